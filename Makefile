@@ -1,0 +1,54 @@
+# Lightship: make build | images | test | docs | lint | bench (see README.md)
+PLUGINS := docker-build rancher-upgrade wechat-notify logspout-route
+MODULES := pkg $(addprefix plugins/,$(PLUGINS))
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# -race doubles run time; the Docker-heavy suites stay within CI's budget with it.
+GOTEST_FLAGS ?= -race -count=1 -timeout 30m
+export VERSION
+
+.PHONY: all build images test unit image-test docs lint fmt-check vet staticcheck bench clean
+all: build
+
+build: $(addprefix bin/,$(PLUGINS))
+
+bin/%: FORCE
+	cd plugins/$* && CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o ../../bin/$* .
+
+.PHONY: FORCE
+FORCE:
+
+images: build
+	@scripts/ensure-docker >/dev/null
+	@for p in $(PLUGINS); do scripts/build-image $$p || exit 1; done
+
+# test: everything CI runs. The image-level tests inside the plugin packages
+# need the images, so they are built first.
+test: lint images unit
+
+unit:
+	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
+
+docs:
+	@for p in $(PLUGINS); do (cd plugins/$$p && LIGHTSHIP_UPDATE_DOCS=1 go test -count=1 -run '^TestDocsUpToDate$$' .) || exit 1; done
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	@for m in $(MODULES); do (cd $$m && go vet ./...) || exit 1; done
+
+staticcheck:
+	@for m in $(MODULES); do (cd $$m && go run $(STATICCHECK) ./...) || exit 1; done
+
+# bench: figures, never pass/fail on time. Go benchmarks of every module,
+# then each scripted load run under scripts/bench/.
+bench: images
+	@for m in $(MODULES); do echo "== go bench $$m"; (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+	@for s in scripts/bench/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash "$$s" || exit 1; done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,103 @@
+package httpx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+type retryKey struct{}
+
+// Retryable marks a request as safe to repeat even though its method is not
+// idempotent (a POST the API deduplicates, say).
+func Retryable(req *http.Request) *http.Request {
+	return req.WithContext(context.WithValue(req.Context(), retryKey{}, true))
+}
+
+func mayRetry(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	v, _ := req.Context().Value(retryKey{}).(bool)
+	return v
+}
+
+// Do sends req, repeating it on network errors, 429 and 5xx while the request
+// may be retried (idempotent method or Retryable) and attempts remain. The
+// last response (any status) or error is returned; the caller closes the body.
+func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	retry := mayRetry(req)
+	for attempt := 0; ; attempt++ {
+		r, err := rewind(req, attempt)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.http.Do(r)
+		if !retry || attempt >= c.opts.Retries || !transient(resp, err) || req.Context().Err() != nil {
+			return resp, err
+		}
+		wait := c.backoff(attempt, resp)
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}
+		if err := sleep(req.Context(), wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func rewind(req *http.Request, attempt int) (*http.Request, error) {
+	if attempt == 0 || req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	if req.GetBody == nil {
+		return nil, fmt.Errorf("%s %s: body cannot be sent again", req.Method, req.URL.Redacted())
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Body = body
+	return r, nil
+}
+
+func transient(resp *http.Response, err error) bool {
+	if err != nil {
+		return !errors.Is(err, context.Canceled)
+	}
+	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+}
+
+// backoff is exponential with full jitter, capped, and honours Retry-After.
+func (c *Client) backoff(attempt int, resp *http.Response) time.Duration {
+	if resp != nil {
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+			return min(time.Duration(s)*time.Second, c.opts.MaxBackoff)
+		}
+	}
+	d := c.opts.MinBackoff << attempt
+	if d <= 0 || d > c.opts.MaxBackoff {
+		d = c.opts.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,186 @@
+// Package plugin is the run harness every Lightship plugin uses: a urfave/cli
+// app built from the plugin's flags plus the common ones, env files, logging
+// through the redactor, and errors mapped to exit codes.
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/lightship-ci/lightship/pkg/docsgen"
+	"github.com/lightship-ci/lightship/pkg/drone"
+	"github.com/lightship-ci/lightship/pkg/redact"
+	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/urfave/cli/v2"
+)
+
+// Plugin is one plugin's settings and behaviour. Its flags write into it
+// (Destination) before Validate runs.
+type Plugin interface {
+	// Validate checks the settings; its errors exit 2. Use Required and Invalid.
+	Validate(env *Env) error
+	// Execute does the job; its errors exit 1 (a *SettingsError still exits 2).
+	Execute(ctx context.Context, env *Env) error
+}
+
+// App describes a plugin binary.
+type App struct {
+	// Name is the contract name: docker-build, rancher-upgrade, ...
+	Name string
+	// Title and Description head --help and DOCS.md.
+	Title       string
+	Description string
+	// Tags are plugin-index tags.
+	Tags []string
+	// Flags are the plugin's own settings; common ones are added.
+	Flags []cli.Flag
+	// Secrets names the settings whose values are secret.
+	Secrets []string
+	// Required names the settings Validate insists on (for the docs).
+	Required []string
+	// Example is the .drone.yml step shown in DOCS.md.
+	Example string
+	// Notes is extra Markdown for DOCS.md.
+	Notes string
+	// Version is printed by --version and sent in User-Agents.
+	Version string
+	// Plugin receives the settings and runs.
+	Plugin Plugin
+	// RuntimeEnvFiles overrides /run/drone/env and /run/woodpecker/env (tests).
+	RuntimeEnvFiles []string
+}
+
+// Main runs the app with the process's arguments and streams, and returns
+// the exit code: os.Exit(plugin.Main(app)).
+func Main(a App) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return a.Run(ctx, os.Args, os.Stdout, os.Stderr)
+}
+
+// Run parses args (args[0] is the program name) and the environment, runs
+// the plugin, and returns the exit code. Everything it writes to stdout and
+// stderr passes through the redactor.
+func (a App) Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	red := redact.New()
+	out, errOut := red.Writer(stdout), red.Writer(stderr)
+	defer out.Flush()
+	defer errOut.Flush()
+
+	runtime := a.RuntimeEnvFiles
+	if runtime == nil {
+		runtime = defaultRuntimeEnvFiles()
+	}
+	if err := loadEnvFiles(args, runtime); err != nil {
+		fmt.Fprintf(errOut, "error: %s\n", red.Scrub(err.Error()))
+		return ExitCode(err)
+	}
+
+	var common Common
+	flags := append(append([]cli.Flag{}, a.Flags...), common.flags()...)
+	unsetEmpty(flags)
+	var runErr error
+	app := a.cliApp(flags, out, errOut)
+	app.Action = func(c *cli.Context) error {
+		runErr = a.action(ctx, c, &common, red, out)
+		return nil
+	}
+	if err := app.RunContext(ctx, args); err != nil {
+		// urfave/cli refused the arguments or an environment value.
+		err = &SettingsError{Setting: "settings", Msg: err.Error()}
+		fmt.Fprintf(errOut, "error: %s\n", red.Scrub(err.Error()))
+		return ExitSettings
+	}
+	return ExitCode(runErr)
+}
+
+func (a App) cliApp(flags []cli.Flag, out, errOut io.Writer) *cli.App {
+	return &cli.App{
+		Name:            a.Name,
+		Usage:           a.Title,
+		Description:     a.Description + "\n\nEvery setting is read from its PLUGIN_* variable (shown in brackets) or the flag.",
+		Version:         a.Version,
+		Flags:           flags,
+		Writer:          out,
+		ErrWriter:       errOut,
+		HideHelpCommand: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return err
+		},
+	}
+}
+
+func (a App) action(ctx context.Context, c *cli.Context, common *Common, red *redact.Redactor, out io.Writer) error {
+	a.registerSecrets(c, red)
+	log, err := common.logger(out, red)
+	if err != nil {
+		fmt.Fprintf(out, "error: %s\n", red.Scrub(err.Error()))
+		return err
+	}
+	meta := drone.FromOS()
+	ws := meta.Workspace
+	if ws == "" {
+		ws = result.Workspace()
+	}
+	env := &Env{
+		Common: *common, Log: log, Stdout: out, Redactor: red, Build: meta,
+		Workspace: ws, Version: a.Version, Args: c.Args().Slice(), Name: a.Name,
+	}
+	if err := a.Plugin.Validate(env); err != nil {
+		var se *SettingsError
+		if !errors.As(err, &se) {
+			err = &SettingsError{Setting: "settings", Msg: err.Error()}
+		}
+		log.Error(red.Scrub(err.Error()))
+		return err
+	}
+	if err := a.Plugin.Execute(ctx, env); err != nil {
+		log.Error(red.Scrub(err.Error()))
+		return err
+	}
+	return nil
+}
+
+// registerSecrets adds the value of every secret setting to the redactor
+// before anything is logged.
+func (a App) registerSecrets(c *cli.Context, red *redact.Redactor) {
+	for _, name := range a.Secrets {
+		switch v := c.Value(name).(type) {
+		case string:
+			red.Add(v)
+		case []string:
+			red.Add(v...)
+		case cli.StringSlice:
+			red.Add(v.Value()...)
+		case *cli.StringSlice:
+			red.Add(v.Value()...)
+		case fmt.Stringer:
+			red.Add(v.String())
+		}
+		// Lists may arrive joined: mask each item as well as the whole.
+		if s := c.String(name); strings.Contains(s, ",") {
+			red.Add(strings.Split(s, ",")...)
+		}
+	}
+}
+
+// Docs returns the plugin's DOCS.md.
+func (a App) Docs() []byte {
+	var common Common
+	flags := append(append([]cli.Flag{}, a.Flags...), common.flags()...)
+	return docsgen.Page{
+		Name:        a.Name,
+		Title:       a.Title,
+		Description: a.Description,
+		Tags:        a.Tags,
+		Example:     a.Example,
+		Notes:       a.Notes,
+		Params:      docsgen.FromFlags(flags, a.Secrets, a.Required),
+	}.Render()
+}

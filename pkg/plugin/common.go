@@ -1,0 +1,92 @@
+package plugin
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/lightship-ci/lightship/pkg/drone"
+	"github.com/lightship-ci/lightship/pkg/httpx"
+	"github.com/lightship-ci/lightship/pkg/redact"
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+)
+
+// Common holds the settings every plugin has.
+type Common struct {
+	EnvFile    string
+	LogLevel   string
+	LogFormat  string
+	SkipVerify bool
+	CACert     string
+}
+
+func (c *Common) flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "env_file", Usage: "dotenv file loaded before the settings are read", EnvVars: EnvVars("env_file"), Destination: &c.EnvFile, Category: "Common"},
+		&cli.StringFlag{Name: "log_level", Usage: "info or debug", Value: "info", EnvVars: EnvVars("log_level"), Destination: &c.LogLevel, Category: "Common"},
+		&cli.StringFlag{Name: "log_format", Usage: "text or json", Value: "text", EnvVars: EnvVars("log_format"), Destination: &c.LogFormat, Category: "Common"},
+		&cli.BoolFlag{Name: "skip_verify", Usage: "skip TLS certificate verification", EnvVars: EnvVars("skip_verify"), Destination: &c.SkipVerify, Category: "Common"},
+		&cli.StringFlag{Name: "ca_cert", Usage: "extra CA certificate to trust: PEM text or a file path", EnvVars: EnvVars("ca_cert"), Destination: &c.CACert, Category: "Common"},
+	}
+}
+
+func (c *Common) logger(out io.Writer, r *redact.Redactor) (*logrus.Logger, error) {
+	l := logrus.New()
+	l.SetOutput(out)
+	l.AddHook(redact.Hook{R: r})
+	switch c.LogLevel {
+	case "", "info":
+		l.SetLevel(logrus.InfoLevel)
+	case "debug":
+		l.SetLevel(logrus.DebugLevel)
+	default:
+		return nil, Invalid("log_level", "%q must be info or debug", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "", "text":
+		l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+	case "json":
+		l.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return nil, Invalid("log_format", "%q must be text or json", c.LogFormat)
+	}
+	return l, nil
+}
+
+// Env is what a plugin gets besides its own settings.
+type Env struct {
+	Common Common
+	// Log writes through the redactor.
+	Log *logrus.Logger
+	// Stdout is for the plugin's report (plan, tables); it is scrubbed too.
+	Stdout io.Writer
+	// Redactor holds the run's secrets; register derived secrets with it.
+	Redactor *redact.Redactor
+	// Build is the CI build metadata.
+	Build drone.Metadata
+	// Workspace is where results are read and written.
+	Workspace string
+	// Version is the plugin's version string.
+	Version string
+	// Args are positional arguments after the flags.
+	Args []string
+	// Name is the plugin's name (docker-build, ...).
+	Name string
+}
+
+// HTTP returns an httpx client with the common TLS settings and a User-Agent
+// naming this plugin and version applied to o.
+func (e *Env) HTTP(o httpx.Options) (*httpx.Client, error) {
+	o.SkipVerify = o.SkipVerify || e.Common.SkipVerify
+	if o.CACert == "" {
+		o.CACert = e.Common.CACert
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = fmt.Sprintf("lightship-%s/%s", e.Name, e.Version)
+	}
+	c, err := httpx.New(o)
+	if err != nil {
+		return nil, Invalid("ca_cert", "%v", err)
+	}
+	return c, nil
+}

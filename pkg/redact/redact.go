@@ -1,0 +1,111 @@
+// Package redact keeps a registry of secret values and removes them from
+// everything Lightship prints: log entries, errors and raw output streams.
+package redact
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Mask replaces every secret in output.
+const Mask = "******"
+
+// Redactor holds the secrets of one run. The zero value is not usable: use New.
+type Redactor struct {
+	mu       sync.RWMutex
+	forms    map[string]struct{}
+	replacer *strings.Replacer
+}
+
+// New returns an empty Redactor.
+func New() *Redactor {
+	return &Redactor{forms: map[string]struct{}{}, replacer: strings.NewReplacer()}
+}
+
+// Add registers secret values. Each is also masked in its URL-escaped and
+// base64 forms, since secrets travel in query strings and auth headers.
+// Empty values are ignored.
+func (r *Redactor) Add(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range secrets {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		for _, f := range forms(s) {
+			r.forms[f] = struct{}{}
+		}
+	}
+	r.rebuild()
+}
+
+func forms(s string) []string {
+	out := []string{
+		s,
+		url.QueryEscape(s),
+		url.PathEscape(s),
+		base64.StdEncoding.EncodeToString([]byte(s)),
+		base64.URLEncoding.EncodeToString([]byte(s)),
+		base64.RawStdEncoding.EncodeToString([]byte(s)),
+		base64.RawURLEncoding.EncodeToString([]byte(s)),
+	}
+	return out
+}
+
+// rebuild orders the forms longest first so a secret that contains another
+// is masked whole.
+func (r *Redactor) rebuild() {
+	all := make([]string, 0, len(r.forms))
+	for f := range r.forms {
+		all = append(all, f)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if len(all[i]) != len(all[j]) {
+			return len(all[i]) > len(all[j])
+		}
+		return all[i] < all[j]
+	})
+	pairs := make([]string, 0, 2*len(all))
+	for _, f := range all {
+		pairs = append(pairs, f, Mask)
+	}
+	r.replacer = strings.NewReplacer(pairs...)
+}
+
+// Scrub returns s with every registered secret masked.
+func (r *Redactor) Scrub(s string) string {
+	if r == nil {
+		return s
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.replacer.Replace(s)
+}
+
+// Error wraps err so that its message is scrubbed. errors.Is and errors.As
+// still see the original chain. It returns nil for a nil error.
+func (r *Redactor) Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &scrubbed{err: err, msg: r.Scrub(err.Error())}
+}
+
+type scrubbed struct {
+	err error
+	msg string
+}
+
+func (s *scrubbed) Error() string { return s.msg }
+func (s *scrubbed) Unwrap() error { return s.err }
+
+// IsScrubbed reports whether err already went through a Redactor.
+func IsScrubbed(err error) bool {
+	var s *scrubbed
+	return errors.As(err, &s)
+}

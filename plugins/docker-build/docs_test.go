@@ -1,0 +1,11 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
+)
+
+func TestDocsUpToDate(t *testing.T) {
+	plugintest.CheckDocs(t, newApp("dev"), "DOCS.md")
+}

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/lightship-ci/lightship/pkg/plugin"
+)
+
+// Settings are the plugin's settings, filled by its flags.
+type Settings struct{}
+
+func newApp(version string) plugin.App {
+	s := &Settings{}
+	return plugin.App{
+		Name:        "logspout-route",
+		Title:       "Logspout Route",
+		Description: "Ship every container's log lines to Logstash, syslog or Beats, logspout-compatible, losing none.",
+		Version:     version,
+		Plugin:      s,
+	}
+}
+
+// Validate checks the settings.
+func (s *Settings) Validate(env *plugin.Env) error { return nil }
+
+// Execute is not built yet.
+func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
+	return errors.New("logspout-route is not implemented yet (issue 6)")
+}
