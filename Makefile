@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 export VERSION
 
-.PHONY: all build images test unit image-test docs lint fmt-check vet staticcheck bench clean
+.PHONY: all build dist images test unit image-test docs lint fmt-check vet staticcheck bench clean
 all: build
 
 build: $(addprefix bin/,$(PLUGINS))
@@ -18,6 +18,12 @@ bin/%: FORCE
 
 .PHONY: FORCE
 FORCE:
+
+# dist/<plugin>: the image's build context (binary, CA bundle, Dockerfile).
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+dist: build
+	@for p in $(PLUGINS); do mkdir -p dist/$$p && cp bin/$$p $(CA_BUNDLE) plugins/$$p/Dockerfile dist/$$p/ || exit 1; done
+	@echo "dist/: one build context per plugin"
 
 images: build
 	@scripts/ensure-docker >/dev/null
@@ -51,4 +57,4 @@ bench: images
 	@for s in scripts/bench/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash "$$s" || exit 1; done
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
