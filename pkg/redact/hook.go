@@ -22,9 +22,11 @@ func (h Hook) Fire(e *logrus.Entry) error {
 			e.Data[k] = h.R.Scrub(v)
 		case error:
 			e.Data[k] = h.R.Scrub(v.Error())
+		case []byte:
+			e.Data[k] = h.R.Scrub(string(v))
 		case fmt.Stringer:
 			e.Data[k] = h.R.Scrub(v.String())
-		case bool, int, int64, uint64, float64:
+		case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
 		default:
 			e.Data[k] = h.R.Scrub(fmt.Sprint(v))
 		}

@@ -4,9 +4,11 @@ package redact
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -27,7 +29,10 @@ func New() *Redactor {
 }
 
 // Add registers secret values. Each is also masked in its URL-escaped and
-// base64 forms, since secrets travel in query strings and auth headers.
+// base64 forms, since secrets travel in query strings and auth headers, and
+// in its Go-quoted (%q) and JSON-escaped forms, since errors and JSON output
+// escape quotes and backslashes. Each line of a multi-line secret (a PEM key)
+// is masked on its own too, so a line-wise printer cannot leak it.
 // Empty values are ignored.
 func (r *Redactor) Add(secrets ...string) {
 	r.mu.Lock()
@@ -40,13 +45,30 @@ func (r *Redactor) Add(secrets ...string) {
 		for _, f := range forms(s) {
 			r.forms[f] = struct{}{}
 		}
+		if strings.Contains(s, "\n") {
+			for _, line := range strings.Split(s, "\n") {
+				// Short lines ("-----", "}") would mask ordinary text.
+				if line = strings.TrimSpace(line); len(line) >= minLineSecret {
+					for _, f := range forms(line) {
+						r.forms[f] = struct{}{}
+					}
+				}
+			}
+		}
 	}
 	r.rebuild()
 }
 
+// minLineSecret is the shortest line of a multi-line secret masked alone.
+const minLineSecret = 8
+
 func forms(s string) []string {
+	quoted := strconv.Quote(s)
 	out := []string{
 		s,
+		quoted[1 : len(quoted)-1],
+		jsonEscaped(s, true),
+		jsonEscaped(s, false),
 		url.QueryEscape(s),
 		url.PathEscape(s),
 		base64.StdEncoding.EncodeToString([]byte(s)),
@@ -55,6 +77,17 @@ func forms(s string) []string {
 		base64.RawURLEncoding.EncodeToString([]byte(s)),
 	}
 	return out
+}
+
+// jsonEscaped returns s as it appears inside a JSON string, with or without
+// HTML escaping (encoding/json and logrus escape <, > and & by default).
+func jsonEscaped(s string, html bool) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(html)
+	_ = enc.Encode(s) // a string always encodes
+	out := strings.TrimSuffix(b.String(), "\n")
+	return out[1 : len(out)-1]
 }
 
 // rebuild orders the forms longest first so a secret that contains another
