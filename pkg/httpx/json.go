@@ -54,7 +54,7 @@ func (c *Client) DoJSON(ctx context.Context, r Request) error {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: read body: %w", r.Method, req.URL.Redacted(), err)
+		return fmt.Errorf("%s %s: read body: %w", r.Method, cleanURL(req), err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &StatusError{Method: r.Method, URL: cleanURL(req), StatusCode: resp.StatusCode, Body: head(body, 4096)}

@@ -59,7 +59,7 @@ func rewind(req *http.Request, attempt int) (*http.Request, error) {
 		return req, nil
 	}
 	if req.GetBody == nil {
-		return nil, fmt.Errorf("%s %s: body cannot be sent again", req.Method, req.URL.Redacted())
+		return nil, fmt.Errorf("%s %s: body cannot be sent again", req.Method, cleanURL(req))
 	}
 	body, err := req.GetBody()
 	if err != nil {
