@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -85,6 +87,10 @@ func (a App) Run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var common Common
 	flags := append(append([]cli.Flag{}, a.Flags...), common.flags()...)
 	unsetEmpty(flags)
+	// urfave/cli quotes a value it cannot parse, and the Action (where the
+	// parsed values are registered) never runs then: register the raw values
+	// of secret settings first.
+	a.preRegisterSecrets(flags, args, red)
 	var runErr error
 	app := a.cliApp(flags, out, errOut)
 	app.Action = func(c *cli.Context) error {
@@ -93,11 +99,69 @@ func (a App) Run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if err := app.RunContext(ctx, args); err != nil {
 		// urfave/cli refused the arguments or an environment value.
-		err = &SettingsError{Setting: "settings", Msg: err.Error()}
+		err = cliSettingsError(err)
 		fmt.Fprintf(errOut, "error: %s\n", red.Scrub(err.Error()))
 		return ExitSettings
 	}
 	return ExitCode(runErr)
+}
+
+// envInCLIError finds the variable urfave/cli names in a parse error.
+var (
+	envInCLIError  = regexp.MustCompile(`environment variable "([^"]+)"`)
+	flagInCLIError = regexp.MustCompile(`(?:for flag|flag provided but not defined:) -+([^\s:]+)`)
+)
+
+// cliSettingsError names the setting urfave/cli refused, when it says which.
+func cliSettingsError(err error) *SettingsError {
+	msg := err.Error()
+	if m := envInCLIError.FindStringSubmatch(msg); m != nil {
+		return &SettingsError{Setting: m[1], Msg: msg}
+	}
+	if m := flagInCLIError.FindStringSubmatch(msg); m != nil {
+		return &SettingsError{Setting: "--" + m[1], Msg: msg}
+	}
+	return &SettingsError{Setting: "settings", Msg: msg}
+}
+
+// preRegisterSecrets adds to red the raw values of the secret settings as
+// found in their environment variables and in args, before parsing.
+func (a App) preRegisterSecrets(flags []cli.Flag, args []string, red *redact.Redactor) {
+	for _, f := range flags {
+		names := f.Names()
+		if !slices.ContainsFunc(names, func(n string) bool { return slices.Contains(a.Secrets, n) }) {
+			continue
+		}
+		if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
+			for _, name := range ef.GetEnvVars() {
+				if v, ok := os.LookupEnv(name); ok {
+					addSecret(red, v)
+				}
+			}
+		}
+		for i := 1; i < len(args); i++ {
+			if args[i] == "--" {
+				break
+			}
+			for _, n := range names {
+				for _, dash := range []string{"-", "--"} {
+					if v, ok := strings.CutPrefix(args[i], dash+n+"="); ok {
+						addSecret(red, v)
+					} else if args[i] == dash+n && i+1 < len(args) {
+						addSecret(red, args[i+1])
+					}
+				}
+			}
+		}
+	}
+}
+
+// addSecret registers v, and each item when v is a comma or newline list.
+func addSecret(red *redact.Redactor, v string) {
+	red.Add(v)
+	if strings.ContainsAny(v, ",\n") {
+		red.Add(strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '\n' })...)
+	}
 }
 
 func (a App) cliApp(flags []cli.Flag, out, errOut io.Writer) *cli.App {
@@ -162,6 +226,13 @@ func (a App) registerSecrets(c *cli.Context, red *redact.Redactor) {
 			red.Add(v.Value()...)
 		case fmt.Stringer:
 			red.Add(v.String())
+		case nil:
+		default:
+			// Numbers and the like: only a set value is a secret (a
+			// default 0 would mask every zero).
+			if c.IsSet(name) {
+				red.Add(fmt.Sprint(v))
+			}
 		}
 		// Lists may arrive joined: mask each item as well as the whole.
 		if s := c.String(name); strings.Contains(s, ",") {

@@ -1,7 +1,9 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -20,7 +22,7 @@ func defaultRuntimeEnvFiles() []string { return []string{"/run/drone/env", "/run
 func loadEnvFiles(args []string, runtime []string) error {
 	if f := envFileSetting(args); f != "" {
 		if err := godotenv.Load(f); err != nil {
-			return Invalid("env_file", "%v", err)
+			return Invalid("env_file", "%v", envFileError(f, err))
 		}
 	}
 	for _, f := range runtime {
@@ -28,10 +30,31 @@ func loadEnvFiles(args []string, runtime []string) error {
 			continue
 		}
 		if err := godotenv.Overload(f); err != nil {
-			return fmt.Errorf("load %s: %w", f, err)
+			return fmt.Errorf("load %s: %w", f, envFileError(f, err))
 		}
 	}
 	return nil
+}
+
+// envFileError returns err without the file content godotenv quotes in its
+// parse errors ("unterminated quoted value 's3cret", "... near <rest of
+// file>"): an env file holds secrets that are not registered yet.
+func envFileError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "unterminated quoted value") {
+		msg = "unterminated quoted value"
+	}
+	if i := strings.Index(msg, " near "); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, "unexpected character"); i >= 0 {
+		msg = "unexpected character in a variable name"
+	}
+	return fmt.Errorf("%s: not a valid dotenv file: %s", path, msg)
 }
 
 func envFileSetting(args []string) string {
