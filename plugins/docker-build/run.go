@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/result"
+)
+
+// connectDaemon returns a client of the Docker daemon (DOCKER_HOST or the
+// default socket) that answered a ping.
+func connectDaemon(ctx context.Context) (*client.Client, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx); err != nil {
+		host := cli.DaemonHost()
+		cli.Close()
+		return nil, fmt.Errorf("no Docker daemon answers at %s: %v: mount the host's socket "+
+			"(docker run -v /var/run/docker.sock:/var/run/docker.sock, or a Drone volume) or set DOCKER_HOST", host, err)
+	}
+	return cli, nil
+}
+
+// runner carries out a plan against the daemon.
+type runner struct {
+	plan   *Plan
+	env    *plugin.Env
+	daemon *client.Client
+
+	// tagged are references this run created, removed by purge.
+	tagged  []string
+	imageID string
+	digest  string
+}
+
+// pushBackoff is the first wait before a push is repeated; it doubles.
+var pushBackoff = time.Second
+
+func (r *runner) run(ctx context.Context) (err error) {
+	p := r.plan
+	if p.Purge {
+		defer func() { r.purge(context.WithoutCancel(ctx)) }()
+	}
+	if p.Build.Squash {
+		ping, err := r.daemon.Ping(ctx)
+		if err != nil {
+			return fmt.Errorf("ping daemon: %w", err)
+		}
+		if !ping.Experimental {
+			return plugin.Invalid("squash", "the daemon does not run with experimental features, which --squash needs")
+		}
+	}
+	if err := r.pullThroughMirror(ctx); err != nil {
+		return err
+	}
+	if err := r.build(ctx); err != nil {
+		return err
+	}
+	var harbor *harborClient
+	if p.Harbor != nil && p.Push {
+		if harbor, err = newHarborClient(r.env, p); err != nil {
+			return err
+		}
+		if err := harbor.ensureProject(ctx); err != nil {
+			return err
+		}
+	}
+	if p.Push {
+		if err := r.pushAll(ctx, harbor); err != nil {
+			return err
+		}
+	} else {
+		r.env.Log.Warnf("not pushed: %s", p.NoPush)
+	}
+	if err := r.writeResult(); err != nil {
+		return err
+	}
+	if harbor != nil && p.Harbor.Scan {
+		return harbor.scan(ctx, r.digest)
+	}
+	return nil
+}
+
+// pullThroughMirror fetches each Docker Hub FROM image from the mirror and
+// tags it under its Hub name, so the build finds it locally.
+func (r *runner) pullThroughMirror(ctx context.Context) error {
+	for _, m := range r.plan.MirrorPulls {
+		r.env.Log.Infof("pull %s through mirror %s", m.Image, r.plan.Mirror)
+		existed := r.exists(ctx, m.Image)
+		rc, err := r.daemon.ImagePull(ctx, m.From, image.PullOptions{})
+		if err != nil {
+			return fmt.Errorf("pull %s from mirror: %w", m.From, err)
+		}
+		_, err = readStream(rc, r.env.Stdout)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("pull %s from mirror: %w", m.From, err)
+		}
+		if err := r.daemon.ImageTag(ctx, m.From, m.Image); err != nil {
+			return fmt.Errorf("tag %s as %s: %w", m.From, m.Image, err)
+		}
+		r.tagged = append(r.tagged, m.From)
+		if !existed {
+			r.tagged = append(r.tagged, m.Image)
+		}
+	}
+	return nil
+}
+
+func (r *runner) exists(ctx context.Context, ref string) bool {
+	_, err := r.daemon.ImageInspect(ctx, ref)
+	return err == nil
+}
+
+func (r *runner) build(ctx context.Context) error {
+	b := r.plan.Build
+	bc, err := tarContext(b.ContextDir, b.Dockerfile)
+	if err != nil {
+		return err
+	}
+	defer bc.Tar.Close()
+	opts := build.ImageBuildOptions{
+		Tags:        r.plan.Refs,
+		Dockerfile:  bc.Dockerfile,
+		BuildArgs:   b.BuildArgs,
+		Labels:      b.Labels,
+		Target:      b.Target,
+		NoCache:     b.NoCache,
+		PullParent:  b.Pull,
+		Squash:      b.Squash,
+		Platform:    b.Platform,
+		ExtraHosts:  b.ExtraHosts,
+		CacheFrom:   b.CacheFrom,
+		Remove:      true,
+		ForceRemove: true,
+		Version:     build.BuilderV1,
+	}
+	r.env.Log.Infof("build %s", strings.Join(r.plan.Refs, ", "))
+	resp, err := r.daemon.ImageBuild(ctx, bc.Tar, opts)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	defer resp.Body.Close()
+	res, err := readStream(resp.Body, r.env.Stdout)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	if res.ImageID == "" {
+		// Older daemons print only "Successfully built"; ask for the tag.
+		insp, err := r.daemon.ImageInspect(ctx, r.plan.Refs[0])
+		if err != nil {
+			return fmt.Errorf("build: no image id reported: %w", err)
+		}
+		res.ImageID = insp.ID
+	}
+	r.imageID = res.ImageID
+	r.tagged = append(r.tagged, r.plan.Refs...)
+	r.env.Log.Infof("built %s", r.imageID)
+	return nil
+}
+
+// pushAll pushes every tag, repeating a push that failed transiently.
+func (r *runner) pushAll(ctx context.Context, harbor *harborClient) error {
+	auth, err := registryAuth(r.plan.Auth, r.plan.Registry)
+	if err != nil {
+		return fmt.Errorf("encode registry auth: %w", err)
+	}
+	for _, ref := range r.plan.Refs {
+		res, err := r.pushWithRetry(ctx, ref, auth)
+		if err != nil {
+			if harbor != nil && isAuthError(err) {
+				return harbor.explainRefusedPush(ctx, fmt.Errorf("push %s: %w", ref, err))
+			}
+			return fmt.Errorf("push %s: %w", ref, err)
+		}
+		if r.digest == "" {
+			r.digest = res.Digest
+		} else if res.Digest != "" && res.Digest != r.digest {
+			r.env.Log.Warnf("push %s: digest %s differs from %s", ref, res.Digest, r.digest)
+		}
+		r.env.Log.Infof("pushed %s@%s", ref, res.Digest)
+	}
+	return nil
+}
+
+func (r *runner) pushWithRetry(ctx context.Context, ref, auth string) (streamResult, error) {
+	wait := pushBackoff
+	for attempt := 0; ; attempt++ {
+		res, err := r.push(ctx, ref, auth)
+		if err == nil || attempt >= r.plan.PushRetries || !isTransient(err) || ctx.Err() != nil {
+			return res, err
+		}
+		d := wait/2 + rand.N(wait/2+1)
+		r.env.Log.Warnf("push %s failed (%v): attempt %d of %d in %s", ref, err, attempt+2, r.plan.PushRetries+1, d.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(d):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+func (r *runner) push(ctx context.Context, ref, auth string) (streamResult, error) {
+	rc, err := r.daemon.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
+	if err != nil {
+		return streamResult{}, err
+	}
+	defer rc.Close()
+	return readStream(rc, r.env.Stdout)
+}
+
+// isTransient reports a push failure worth repeating: a 5xx from the
+// registry, a dropped or refused connection, a timeout.
+func isTransient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	s := strings.ToLower(err.Error())
+	for _, m := range []string{
+		"500 internal server error", "502 bad gateway", "503 service unavailable", "504 gateway timeout",
+		"status: 50", "status 50", "connection reset", "broken pipe", "unexpected eof", "i/o timeout",
+		"tls handshake timeout", "connection refused", "server misbehaving", "toomanyrequests", "429 too many requests",
+	} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// isAuthError reports a push the registry refused for credentials or
+// permissions (Harbor says the same for a missing project).
+func isAuthError(err error) bool {
+	s := strings.ToLower(err.Error())
+	return strings.Contains(s, "unauthorized") || strings.Contains(s, "authentication required") ||
+		strings.Contains(s, "denied") || strings.Contains(s, "no basic auth credentials")
+}
+
+func (r *runner) writeResult() error {
+	p := r.plan
+	res := result.Build{Repo: p.Repo, Tags: p.Tags, Digest: r.digest, ImageID: r.imageID, Registry: p.Registry}
+	if !p.Push {
+		res.Tags = []string{}
+	}
+	if err := result.Write(r.env.Workspace, "docker-build", res); err != nil {
+		return err
+	}
+	return result.WriteCard(r.env.Build.CardPath, r.env.Stdout, result.Card{
+		Schema: "https://drone-plugins.github.io/drone-docker/card.json",
+		Data: map[string]any{
+			"repo": p.Repo, "tags": res.Tags, "digest": r.digest, "image_id": r.imageID,
+			"registry": p.Registry, "pushed": p.Push,
+		},
+	})
+}
+
+// purge removes what this run tagged; removing an image's last tag with
+// PruneChildren also removes its untagged build parents.
+func (r *runner) purge(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, ref := range r.tagged {
+		if _, err := r.daemon.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
+			r.env.Log.Warnf("purge %s: %v", ref, err)
+		}
+	}
+	if len(r.tagged) > 0 {
+		r.env.Log.Infof("purged %d local tags", len(r.tagged))
+	}
+}

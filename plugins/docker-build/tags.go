@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/lightship-ci/lightship/pkg/drone"
+)
+
+// tagPattern is what Docker accepts as a tag (distribution/reference).
+var tagPattern = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
+
+// checkTag explains why Docker cannot hold tag, or returns nil.
+func checkTag(tag string) error {
+	switch {
+	case tag == "":
+		return fmt.Errorf("empty tag")
+	case len(tag) > 128:
+		return fmt.Errorf("tag %q is %d characters long, Docker allows 128", tag, len(tag))
+	case strings.Contains(tag, "+"):
+		return fmt.Errorf("tag %q contains '+', which Docker tags cannot hold (use - instead)", tag)
+	case !tagPattern.MatchString(tag):
+		return fmt.Errorf("tag %q is not a valid Docker tag (letters, digits, _ . -; not starting with . or -)", tag)
+	}
+	return nil
+}
+
+// autoTags is plugins/docker's auto_tag: the tags a build gets from its git
+// ref, and whether it is pushed at all. A semver git tag gives
+// major, major.minor and the full version (0.x: minor and full only; a
+// pre-release: only the full string); a push to the default branch gives
+// latest; anything else is built but not pushed.
+func autoTags(m drone.Metadata, suffix string) (tags []string, push bool, why string, err error) {
+	tag := m.Tag.Name
+	if tag == "" {
+		if ref, ok := strings.CutPrefix(m.Commit.Ref, "refs/tags/"); ok {
+			tag = ref
+		}
+	}
+	if tag != "" {
+		tags, err := semverTags(tag)
+		if err != nil {
+			return nil, false, "", err
+		}
+		return withSuffix(tags, suffix), true, "", nil
+	}
+	if m.PullRequest != 0 || m.Build.Event == "pull_request" {
+		return nil, false, fmt.Sprintf("auto_tag: pull request #%d is built but not pushed", m.PullRequest), nil
+	}
+	branch := m.Commit.Branch
+	if ref, ok := strings.CutPrefix(m.Commit.Ref, "refs/heads/"); ok {
+		branch = ref
+	}
+	def := m.Repo.DefaultBranch
+	if def == "" {
+		def = "master"
+	}
+	if branch != "" && branch == def {
+		return withSuffix([]string{"latest"}, suffix), true, "", nil
+	}
+	return nil, false, fmt.Sprintf("auto_tag: branch %q is not the default branch %q: built but not pushed", branch, def), nil
+}
+
+func semverTags(tag string) ([]string, error) {
+	v, err := semver.StrictNewVersion(strings.TrimPrefix(tag, "v"))
+	if err != nil {
+		return nil, fmt.Errorf("auto_tag: git tag %q is not a semantic version (vMAJOR.MINOR.PATCH)", tag)
+	}
+	if v.Prerelease() != "" || v.Metadata() != "" {
+		return []string{v.String()}, nil
+	}
+	full := fmt.Sprintf("%d.%d.%d", v.Major(), v.Minor(), v.Patch())
+	minor := fmt.Sprintf("%d.%d", v.Major(), v.Minor())
+	if v.Major() == 0 {
+		return []string{minor, full}, nil
+	}
+	return []string{fmt.Sprint(v.Major()), minor, full}, nil
+}
+
+// withSuffix is plugins/docker's DefaultTagSuffix: latest becomes the
+// suffix itself, other tags get -suffix.
+func withSuffix(tags []string, suffix string) []string {
+	if suffix == "" {
+		return tags
+	}
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		if t == "latest" {
+			out[i] = suffix
+		} else {
+			out[i] = t + "-" + suffix
+		}
+	}
+	return out
+}
+
+// readTagsFile returns the tags listed in path (commas and newlines), or
+// nothing when the file does not exist.
+func readTagsFile(dir, path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return splitList(string(b)), nil
+}
+
+// splitList splits on commas and newlines, trims, and drops empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// uniq keeps the first of each value, in order.
+func uniq(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
