@@ -2,12 +2,15 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,7 +36,8 @@ func mayRetry(req *http.Request) bool {
 // last response (any status) or error is returned; the caller closes the body.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	req.Header.Set("User-Agent", c.opts.UserAgent)
-	retry := mayRetry(req)
+	// A body that cannot be produced again makes the request unrepeatable.
+	retry := mayRetry(req) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
 	for attempt := 0; ; attempt++ {
 		r, err := rewind(req, attempt)
 		if err != nil {
@@ -72,16 +76,34 @@ func rewind(req *http.Request, attempt int) (*http.Request, error) {
 
 func transient(resp *http.Response, err error) bool {
 	if err != nil {
-		return !errors.Is(err, context.Canceled)
+		return !errors.Is(err, context.Canceled) && !permanent(err)
 	}
 	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+}
+
+// permanent reports errors a repeat cannot fix: a certificate that does not
+// verify, a server that does not speak TLS, an unusable URL.
+func permanent(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		header   tls.RecordHeaderError
+	)
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) ||
+		errors.As(err, &invalid) || errors.As(err, &header) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "unsupported protocol scheme") || strings.Contains(msg, "no Host in request URL")
 }
 
 // backoff is exponential with full jitter, capped, and honours Retry-After.
 func (c *Client) backoff(attempt int, resp *http.Response) time.Duration {
 	if resp != nil {
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-			return min(time.Duration(s)*time.Second, c.opts.MaxBackoff)
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return min(d, c.opts.MaxBackoff)
 		}
 	}
 	d := c.opts.MinBackoff << attempt
@@ -89,6 +111,20 @@ func (c *Client) backoff(attempt int, resp *http.Response) time.Duration {
 		d = c.opts.MaxBackoff
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// retryAfter reads a Retry-After header: delay seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(s, 0)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
