@@ -2,13 +2,181 @@ package main
 
 import (
 	"context"
-	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/urfave/cli/v2"
 )
 
-// Settings are the plugin's settings, filled by its flags.
-type Settings struct{}
+// Settings are the plugin's settings, filled by its flags. Names follow
+// clem109/drone-wechat so its steps keep working.
+type Settings struct {
+	CorpID                 string
+	CorpSecret             string
+	AgentID                string
+	ToUser                 string
+	ToParty                string
+	ToTag                  string
+	MsgType                string
+	Title                  string
+	Description            string
+	MessageText            string
+	TemplateFile           string
+	TemplateSuccess        string
+	TemplateFailure        string
+	Lang                   string
+	Timezone               string
+	MsgURL                 string
+	BtnTxt                 string
+	PicURL                 string
+	Safe                   bool
+	EnableDuplicateCheck   bool
+	DuplicateCheckInterval int
+	Webhook                cli.StringSlice
+	MentionedList          cli.StringSlice
+	MentionedMobileList    cli.StringSlice
+	MentionAuthorOnFailure bool
+	Users                  string
+	Status                 string
+	OnlyOn                 cli.StringSlice
+	Retries                int
+	Timeout                time.Duration
+	FailOnError            bool
+	DryRun                 bool
+	APIBase                string
+
+	// Checked forms, set by Validate.
+	cfg config
+}
+
+func (s *Settings) flags() []cli.Flag {
+	ev := plugin.EnvVars
+	return []cli.Flag{
+		&cli.StringFlag{Name: "corpid", Usage: "WeCom corp id (app messages)", EnvVars: ev("corpid", "CORPID", "WEBHOOK_CORPID"), Destination: &s.CorpID},
+		&cli.StringFlag{Name: "corp_secret", Usage: "the app's secret (app messages)", EnvVars: ev("corp_secret", "CORP_SECRET", "WEBHOOK_CORP_SECRET", "WEBHOOK_CORP_Secret"), Destination: &s.CorpSecret},
+		&cli.StringFlag{Name: "agent_id", Usage: "the app's agent id, decimal (sent as a JSON integer)", EnvVars: ev("agent_id", "AGENT_ID", "WEBHOOK_AGENT_ID"), Destination: &s.AgentID},
+		&cli.StringFlag{Name: "to_user", Usage: "member ids, comma or | separated; @all when to_user, to_party and to_tag are all empty", EnvVars: ev("to_user", "WEBHOOK_TO_USER"), Destination: &s.ToUser},
+		&cli.StringFlag{Name: "to_party", Usage: "department ids, comma or | separated", EnvVars: ev("to_party", "WEBHOOK_TO_PARTY"), Destination: &s.ToParty},
+		&cli.StringFlag{Name: "to_tag", Usage: "tag ids, comma or | separated", EnvVars: ev("to_tag", "WEBHOOK_TO_TAG"), Destination: &s.ToTag},
+		&cli.StringFlag{Name: "msgtype", Usage: "app: textcard (default), text, markdown, news; robot: markdown (default), text, markdown_v2, news", EnvVars: ev("msgtype", "PLUGIN_MSG_TYPE"), Destination: &s.MsgType},
+		&cli.StringFlag{Name: "title", Usage: "title template (textcard, news; first line of text/markdown)", EnvVars: ev("title", "WEBHOOK_TITLE"), Destination: &s.Title},
+		&cli.StringFlag{Name: "description", Usage: "body template (textcard description, news description, text/markdown content)", EnvVars: ev("description", "WEBHOOK_DESCRIPTION"), Destination: &s.Description},
+		&cli.StringFlag{Name: "message", Usage: "body template; wins over description", EnvVars: ev("message"), Destination: &s.MessageText},
+		&cli.StringFlag{Name: "template_file", Usage: "body template read from this file (relative to the workspace)", EnvVars: ev("template_file"), Destination: &s.TemplateFile},
+		&cli.StringFlag{Name: "template_success", Usage: "body template used when the build succeeded; wins over the others", EnvVars: ev("template_success"), Destination: &s.TemplateSuccess},
+		&cli.StringFlag{Name: "template_failure", Usage: "body template used when the build failed; wins over the others", EnvVars: ev("template_failure"), Destination: &s.TemplateFailure},
+		&cli.StringFlag{Name: "lang", Usage: "language of the default messages: zh or en", Value: "zh", EnvVars: ev("lang"), Destination: &s.Lang},
+		&cli.StringFlag{Name: "timezone", Usage: "time zone of times in messages (datetime helper)", Value: "Asia/Shanghai", EnvVars: ev("timezone"), Destination: &s.Timezone},
+		&cli.StringFlag{Name: "msg_url", Usage: "link of the card / article / text (template); default the build link", EnvVars: ev("msg_url", "WEBHOOK_MSG_URL"), Destination: &s.MsgURL},
+		&cli.StringFlag{Name: "btn_txt", Usage: "textcard button text, at most 4 characters (sent as btntxt); WeCom's default 详情", EnvVars: ev("btn_txt", "PLUGIN_BTNTXT", "PLUGIN_BTN_TEXT", "WEBHOOK_BTN_TXT"), Destination: &s.BtnTxt},
+		&cli.StringFlag{Name: "pic_url", Usage: "news article picture URL", EnvVars: ev("pic_url", "PLUGIN_PICURL"), Destination: &s.PicURL},
+		&cli.BoolFlag{Name: "safe", Usage: "app: confidential message (text, textcard, markdown; not news)", EnvVars: ev("safe", "WEBHOOK_SAFE"), Destination: &s.Safe},
+		&cli.BoolFlag{Name: "enable_duplicate_check", Usage: "app: WeCom drops an identical message within duplicate_check_interval", EnvVars: ev("enable_duplicate_check"), Destination: &s.EnableDuplicateCheck},
+		&cli.IntFlag{Name: "duplicate_check_interval", Usage: "seconds, 1 to 14400", Value: 1800, EnvVars: ev("duplicate_check_interval"), Destination: &s.DuplicateCheckInterval},
+		&cli.StringSliceFlag{Name: "webhook", Usage: "group robot keys or full https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... URLs", EnvVars: ev("webhook", "PLUGIN_WEBHOOK_KEY", "PLUGIN_KEY", "WECHAT_WEBHOOK"), Destination: &s.Webhook},
+		&cli.StringSliceFlag{Name: "mentioned_list", Usage: "robot text: user ids to mention (@all for everyone); markdown: written as <@id>", EnvVars: ev("mentioned_list"), Destination: &s.MentionedList},
+		&cli.StringSliceFlag{Name: "mentioned_mobile_list", Usage: "robot text: phone numbers to mention", EnvVars: ev("mentioned_mobile_list"), Destination: &s.MentionedMobileList},
+		&cli.BoolFlag{Name: "mention_author_on_failure", Usage: "robot: mention the commit author (through users) when the build failed", EnvVars: ev("mention_author_on_failure"), Destination: &s.MentionAuthorOnFailure},
+		&cli.StringFlag{Name: "users", Usage: "commit author e-mail to WeCom user id: JSON object or email=id list", EnvVars: ev("users"), Destination: &s.Users},
+		&cli.StringFlag{Name: "status", Usage: "build status to report (success, failure); default from DRONE_BUILD_STATUS / CI_PIPELINE_STATUS and DRONE_FAILED_STEPS", EnvVars: ev("status"), Destination: &s.Status},
+		&cli.StringSliceFlag{Name: "only_on", Usage: "send only for these: success, failure, changed (status differs from the previous build)", EnvVars: ev("only_on"), Destination: &s.OnlyOn},
+		&cli.IntFlag{Name: "retries", Usage: "repeats after WeCom -1/45033, HTTP 5xx or network errors", Value: 3, EnvVars: ev("retries"), Destination: &s.Retries},
+		&cli.DurationFlag{Name: "timeout", Usage: "time limit of one HTTP attempt", Value: 15 * time.Second, EnvVars: ev("timeout"), Destination: &s.Timeout},
+		&cli.BoolFlag{Name: "fail_on_error", Usage: "exit 1 when WeCom refuses a message; false: warn and exit 0", Value: true, EnvVars: ev("fail_on_error"), Destination: &s.FailOnError},
+		&cli.BoolFlag{Name: "dry_run", Usage: "print the rendered messages and requests, secrets masked; send nothing", EnvVars: ev("dry_run"), Destination: &s.DryRun},
+		&cli.StringFlag{Name: "api_base", Usage: "WeCom API base URL: https, or http on a loopback address (tests)", Value: defaultAPIBase, EnvVars: ev("api_base"), Destination: &s.APIBase},
+	}
+}
+
+const example = `# Drone 1.x
+- name: notify
+  image: lightship/wechat-notify
+  settings:
+    corpid: ww0123456789abcdef
+    agent_id: 1000002
+    corp_secret:
+      from_secret: corp_secret
+    to_user: zhangsan,lisi
+    title: '{{ .Repo.Name }} #{{ .Build.Number }}'
+    btn_txt: 点击前往
+  when:
+    status: [success, failure]
+
+# Drone 0.8, as with clem109/drone-wechat (only image: changed)
+report-deploy:
+  image: lightship/wechat-notify
+  secrets: [plugin_corp_secret, plugin_corpid, plugin_agent_id]
+  title: '${DRONE_REPO_NAME}'
+  description: |
+    构建序列: ${DRONE_BUILD_NUMBER} 部署成功，干得好${DRONE_COMMIT_AUTHOR} ！
+    更新内容: ${DRONE_COMMIT_MESSAGE}
+  msg_url: 'http://project.company.com'
+  btn_txt: 点击前往
+
+# group robot, markdown, mention the author on failure
+- name: robot
+  image: lightship/wechat-notify
+  settings:
+    webhook:
+      from_secret: wecom_robot_key
+    msgtype: markdown
+    mention_author_on_failure: true
+    users: '{"alice@example.com":"alice"}'
+  when:
+    status: [failure]`
+
+const notes = `## Targets
+
+- **App message** (message/send) when ` + "`corpid`, `corp_secret` and `agent_id`" + ` are set. The token from
+  gettoken is kept for the run and fetched once more if WeCom answers 40014/42001/41001.
+  ` + "`to_user`" + ` defaults to ` + "`@all`" + ` (as clem109/drone-wechat does) only when ` + "`to_user`, `to_party` and `to_tag`" + `
+  are all empty: setting a department or tag alone does not also send to everyone.
+- **Group robot** (webhook/send) for each ` + "`webhook`" + ` key. A full URL is accepted only as
+  ` + "`https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...`" + `; anything else is refused.
+
+Both may be configured; each gets the message. A robot receives at most 20 messages a minute, and
+WeCom silently drops app messages beyond 30 per member per minute.
+
+## Templates
+
+` + "`title`, `description`, `message`, `template_file`, `template_success`, `template_failure` and `msg_url`" + ` are Go
+text/templates over the build: ` + "`{{ .Repo.Slug }}` `{{ .Repo.Name }}` `{{ .Build.Number }}` `{{ .Build.Link }}` `{{ .Build.Event }}`\n`{{ .Build.FailedSteps }}` `{{ .Commit.SHA }}` `{{ .Commit.Branch }}` `{{ .Commit.Title }}` `{{ .Commit.Body }}` `{{ .Commit.Message }}`\n`{{ .Commit.Author }}` (name) `{{ .Commit.Author.Email }}` `{{ .Commit.Link }}` `{{ .Tag.Name }}` `{{ .Stage.Name }}` `{{ .Status }}`\n`{{ .Title }}` (the rendered title) `{{ .URL }}` (the rendered msg_url)" + `.
+Helpers, named as in drone-template-lib: ` + "`uppercasefirst uppercase lowercase truncate since datetime duration success failure short urlencode contains replace join`" + `;
+` + "`{{ if success }}`" + ` tests the reported status, ` + "`{{ datetime .Build.Started \"2006-01-02 15:04\" }}`" + ` formats in ` + "`timezone`" + `.
+
+` + "`${DRONE_*}` and `${CI_*}`" + ` references are expanded too (for ` + "`docker run`" + `, where no CI substitutes them);
+no other variable is expanded, and netrc credentials never are. ` + "`$${X}`" + ` stands for a literal ` + "`${X}`" + `.
+Values are inserted as text, never parsed as templates. A template that does not parse or run
+exits 2 naming the setting.
+
+Body precedence: ` + "`template_success`/`template_failure`" + ` (by status), ` + "`message`, `template_file`, `description`" + `, then the
+default message (` + "`lang`" + ` zh or en, status in colour). For text and markdown an explicit ` + "`title`" + ` becomes the first line.
+
+Limits are enforced after rendering, in UTF-8 bytes, cutting on a character (and tag) boundary and
+ending with …: title 128, description 512, text 2048, app markdown 2048, robot markdown 4096,
+btntxt 4 characters. A link longer than 2048 bytes is refused (a cut link is a broken link).
+
+## Status
+
+` + "`status`" + ` wins; else failure when any of DRONE_BUILD_STATUS / CI_PIPELINE_STATUS / DRONE_STAGE_STATUS says so or
+DRONE_FAILED_STEPS / DRONE_FAILED_STAGES is not empty (the failed steps are named in the default message).
+Woodpecker's CI_PIPELINE_STATUS has long read success even for failing pipelines: on Woodpecker use one
+step with ` + "`when: status: [failure]`" + ` and ` + "`status: failure`" + `. ` + "`only_on: changed`" + ` compares with
+DRONE_PREV_BUILD_STATUS / CI_PREV_PIPELINE_STATUS and sends when the previous status is unknown.
+
+## Errors and security
+
+Every answer's errcode is checked. -1 and 45033, HTTP 5xx and network errors are retried with backoff
+(` + "`retries`" + `); any other errcode fails the step with its meaning (60020: the runner's IP is not in the app's
+trusted IPs; 81013: no valid recipient). invaliduser / invalidparty / invalidtag are warnings.
+` + "`fail_on_error: false`" + ` turns failures into warnings (exit 0).
+The corp secret, the access token and robot keys go only to ` + "`api_base`" + ` (https://qyapi.weixin.qq.com), which must be
+https unless it is a loopback address; redirects are not followed; request URLs never appear in output,
+and every form of those secrets is masked. ` + "`dry_run`" + ` prints the requests with secrets masked and sends nothing.
+The outcome is written to ` + "`.lightship/wechat-notify.json`" + ` in the workspace.`
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
@@ -16,15 +184,68 @@ func newApp(version string) plugin.App {
 		Name:        "wechat-notify",
 		Title:       "WeChat Work Notify",
 		Description: "Tell the team on WeChat Work (WeCom) what a build did, through an app or a group robot.",
+		Tags:        []string{"notifications", "chat", "wechat", "wecom"},
+		Flags:       s.flags(),
+		Secrets:     []string{"corp_secret", "webhook"},
+		Example:     example,
+		Notes:       notes,
 		Version:     version,
 		Plugin:      s,
 	}
 }
 
-// Validate checks the settings.
-func (s *Settings) Validate(env *plugin.Env) error { return nil }
-
-// Execute is not built yet.
+// Execute renders the message, then prints it (dry_run) or sends it.
 func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
-	return errors.New("wechat-notify is not implemented yet (issue 5)")
+	p, err := s.Message(env.Build, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if p.Skip != "" {
+		env.Log.Infof("nothing sent: %s", p.Skip)
+		return s.writeResult(env, outcome{Status: p.Status, Skipped: p.Skip})
+	}
+	if s.DryRun {
+		return p.print(env.Stdout, s.cfg)
+	}
+	out, err := s.send(ctx, env, p)
+	if werr := s.writeResult(env, out); werr != nil {
+		env.Log.Warnf("result file: %v", werr)
+	}
+	if err == nil {
+		return nil
+	}
+	if !s.FailOnError {
+		env.Log.Warnf("%v (fail_on_error is false: exit 0)", err)
+		return nil
+	}
+	return err
+}
+
+func readTemplateFile(workspace, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(workspace, name)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", plugin.Invalid("template_file", "%v", err)
+	}
+	return strings.TrimRight(string(b), "\n"), nil
+}
+
+// list splits a comma- or |-separated setting into trimmed ids.
+func list(v string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '|' || r == '\n' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func errorf(setting, format string, args ...any) error {
+	return plugin.Invalid(setting, format, args...)
 }

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lightship-ci/lightship/pkg/httpx"
+	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/sirupsen/logrus"
+)
+
+// backoffBase is the first wait between attempts; it doubles, with jitter.
+var backoffBase = 500 * time.Millisecond
+
+// reply is every WeCom answer's shape (unused fields stay empty).
+type reply struct {
+	Errcode        int    `json:"errcode"`
+	Errmsg         string `json:"errmsg"`
+	AccessToken    string `json:"access_token"`
+	ExpiresIn      int    `json:"expires_in"`
+	InvalidUser    string `json:"invaliduser"`
+	InvalidParty   string `json:"invalidparty"`
+	InvalidTag     string `json:"invalidtag"`
+	UnlicensedUser string `json:"unlicenseduser"`
+	MsgID          string `json:"msgid"`
+}
+
+// APIError is a non-zero errcode.
+type APIError struct {
+	API     string
+	Errcode int
+	Errmsg  string
+}
+
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("%s: WeCom errcode %d", e.API, e.Errcode)
+	if m := meaning(e.Errcode); m != "" {
+		msg += ": " + m
+	}
+	if e.Errmsg != "" {
+		msg += fmt.Sprintf(" (errmsg %q)", truncateBytes(e.Errmsg, 300))
+	}
+	return msg
+}
+
+// client talks to WeCom for one run.
+type client struct {
+	http      *httpx.Client
+	base      *url.URL
+	retries   int
+	log       *logrus.Logger
+	addSecret func(...string)
+	token     string
+}
+
+func (s *Settings) newClient(env *plugin.Env) (*client, error) {
+	h, err := env.HTTP(httpx.Options{Timeout: s.Timeout, Retries: -1})
+	if err != nil {
+		return nil, err
+	}
+	// A redirect would carry nothing secret in its URL, but the rule is
+	// simpler: credentials go to api_base and nowhere else.
+	h.HTTP().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &client{http: h, base: s.cfg.base, retries: s.Retries, log: env.Log, addSecret: env.Redactor.Add}, nil
+}
+
+func (c *client) endpoint(path string, q url.Values) string {
+	u := *c.base
+	u.Path = path
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// call sends one request, retrying -1, 45033, 5xx, 429 and network errors
+// with backoff. A non-zero errcode comes back as *APIError.
+func (c *client) call(ctx context.Context, api, method, path string, q url.Values, in any) (reply, error) {
+	var last error
+	for attempt := 0; ; attempt++ {
+		var r reply
+		err := c.http.DoJSON(ctx, httpx.Request{Method: method, URL: c.endpoint(path, q), In: in, Out: &r})
+		err = stripURL(api, err)
+		if err == nil && r.Errcode != 0 {
+			err = &APIError{API: api, Errcode: r.Errcode, Errmsg: r.Errmsg}
+		}
+		if err == nil {
+			return r, nil
+		}
+		last = err
+		if !transient(err) || attempt >= c.retries || ctx.Err() != nil {
+			return r, last
+		}
+		wait := backoffBase << attempt
+		wait = wait/2 + rand.N(wait/2+1)
+		c.log.Warnf("%v; attempt %d of %d, again in %s", err, attempt+1, c.retries+1, wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return r, fmt.Errorf("%s: %w", api, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// stripURL removes the request URL (which holds the token or key) from
+// transport errors; the redactor would mask it too, but it never gets there.
+func stripURL(api string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", api, ue.Err)
+	}
+	var se *httpx.StatusError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s: HTTP %d", api, se.StatusCode)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", api, err)
+	}
+	return nil
+}
+
+func transient(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Errcode == -1 || ae.Errcode == 45033
+	}
+	var se *httpx.StatusError
+	if errors.As(err, &se) {
+		return se.StatusCode == http.StatusTooManyRequests || se.StatusCode >= 500
+	}
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// getToken fetches the app's access token; the token is registered as a
+// secret before it can appear anywhere.
+func (c *client) getToken(ctx context.Context, corpID, secret string) error {
+	r, err := c.call(ctx, "gettoken", http.MethodGet, "/cgi-bin/gettoken", url.Values{"corpid": {corpID}, "corpsecret": {secret}}, nil)
+	if r.AccessToken != "" {
+		c.addSecret(r.AccessToken)
+	}
+	if err != nil {
+		return err
+	}
+	if r.AccessToken == "" {
+		return errors.New("gettoken: WeCom answered no access_token")
+	}
+	c.token = r.AccessToken
+	return nil
+}
+
+// sendApp posts an app message, fetching the token once more when WeCom
+// says it is invalid, expired or missing.
+func (c *client) sendApp(ctx context.Context, corpID, secret string, m *AppMessage) (reply, error) {
+	if c.token == "" {
+		if err := c.getToken(ctx, corpID, secret); err != nil {
+			return reply{}, err
+		}
+	}
+	send := func() (reply, error) {
+		return c.call(ctx, "message/send", http.MethodPost, "/cgi-bin/message/send", url.Values{"access_token": {c.token}}, m)
+	}
+	r, err := send()
+	var ae *APIError
+	if errors.As(err, &ae) && (ae.Errcode == 40014 || ae.Errcode == 42001 || ae.Errcode == 41001) {
+		c.log.Infof("access token refused (errcode %d): fetching a new one", ae.Errcode)
+		if err := c.getToken(ctx, corpID, secret); err != nil {
+			return reply{}, err
+		}
+		r, err = send()
+	}
+	return r, err
+}
+
+func (c *client) sendRobot(ctx context.Context, key string, m *RobotMessage) error {
+	_, err := c.call(ctx, "webhook/send", http.MethodPost, robotPath, url.Values{"key": {key}}, m)
+	return err
+}
+
+// outcome is the result file, .lightship/wechat-notify.json.
+type outcome struct {
+	Status  string   `json:"status"`
+	Skipped string   `json:"skipped,omitempty"`
+	Sent    []sent   `json:"sent"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+type sent struct {
+	Target       string `json:"target"`
+	MsgType      string `json:"msgtype"`
+	MsgID        string `json:"msgid,omitempty"`
+	InvalidUser  string `json:"invaliduser,omitempty"`
+	InvalidParty string `json:"invalidparty,omitempty"`
+	InvalidTag   string `json:"invalidtag,omitempty"`
+}
+
+// send delivers the plan to every target; one target's failure does not
+// stop the others.
+func (s *Settings) send(ctx context.Context, env *plugin.Env, p Plan) (outcome, error) {
+	out := outcome{Status: p.Status, Sent: []sent{}}
+	for _, n := range p.Notes {
+		env.Log.Warn(n)
+	}
+	c, err := s.newClient(env)
+	if err != nil {
+		return out, err
+	}
+	var errs []error
+	if p.App != nil {
+		r, err := c.sendApp(ctx, s.CorpID, s.CorpSecret, p.App)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			out.Sent = append(out.Sent, sent{Target: "app", MsgType: p.App.MsgType, MsgID: r.MsgID,
+				InvalidUser: r.InvalidUser, InvalidParty: r.InvalidParty, InvalidTag: r.InvalidTag})
+			for _, w := range []struct{ what, ids string }{{"users", r.InvalidUser}, {"departments", r.InvalidParty}, {"tags", r.InvalidTag}, {"unlicensed users", r.UnlicensedUser}} {
+				if w.ids != "" {
+					env.Log.Warnf("WeCom could not deliver to these %s (not in the app's visible range?): %s", w.what, strings.ReplaceAll(w.ids, "|", ", "))
+				}
+			}
+			env.Log.Infof("sent %s app message to %s (msgid %s)", p.App.MsgType, recipients(p.App), r.MsgID)
+		}
+	}
+	for i, key := range s.cfg.robots {
+		target := fmt.Sprintf("robot %d", i+1)
+		if err := c.sendRobot(ctx, key, p.Robot); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", target, err))
+			continue
+		}
+		out.Sent = append(out.Sent, sent{Target: target, MsgType: p.Robot.MsgType})
+		env.Log.Infof("sent %s message to group %s", p.Robot.MsgType, target)
+	}
+	for _, e := range errs {
+		out.Errors = append(out.Errors, env.Redactor.Scrub(e.Error()))
+	}
+	return out, errors.Join(errs...)
+}
+
+func recipients(m *AppMessage) string {
+	var parts []string
+	for _, p := range []struct{ k, v string }{{"users", m.ToUser}, {"departments", m.ToParty}, {"tags", m.ToTag}} {
+		if p.v != "" {
+			parts = append(parts, p.k+" "+p.v)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (s *Settings) writeResult(env *plugin.Env, o outcome) error {
+	if o.Sent == nil {
+		o.Sent = []sent{}
+	}
+	return result.Write(env.Workspace, env.Name, o)
+}
