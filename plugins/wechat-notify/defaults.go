@@ -12,20 +12,20 @@ var defaults = map[string]map[string]string{
 			"{{ with .Build.FailedSteps }}失败步骤: {{ join . \"、\" }}\n{{ end }}" +
 			"分支: {{ .Commit.Branch }}  提交: {{ short .Commit.SHA }}  作者: {{ .Commit.Author }}\n" +
 			"{{ .Commit.Title }}\n" +
-			`<a href="{{ .URL }}">查看构建</a>`,
+			`{{ with .URL }}<a href="{{ . }}">查看构建</a>{{ end }}`,
 		"markdown": "### {{ .Title }}\n" +
 			"> 状态: {{ if success }}<font color=\"info\">构建成功</font>{{ else }}<font color=\"warning\">构建失败</font>{{ end }}\n" +
 			"{{ with .Build.FailedSteps }}> 失败步骤: <font color=\"warning\">{{ join . \"、\" }}</font>\n{{ end }}" +
-			"> 分支: {{ .Commit.Branch }}\n" +
-			"> 提交: {{ short .Commit.SHA }} {{ .Commit.Title }}\n" +
-			"> 作者: <font color=\"comment\">{{ .Commit.Author }}</font>\n\n" +
-			"[查看构建]({{ .URL }})",
+			"{{ with .Commit.Branch }}> 分支: {{ . }}\n{{ end }}" +
+			"{{ if .Commit.SHA }}> 提交: {{ short .Commit.SHA }} {{ .Commit.Title }}\n{{ end }}" +
+			"{{ with .Commit.Author.String }}> 作者: <font color=\"comment\">{{ . }}</font>\n{{ end }}\n" +
+			"{{ with .URL }}[查看构建]({{ . }}){{ end }}",
 		"markdown_v2": "### {{ if success }}✅{{ else }}❌{{ end }} {{ .Title }}\n" +
 			"{{ with .Build.FailedSteps }}- 失败步骤: {{ join . \"、\" }}\n{{ end }}" +
 			"- 分支: `{{ .Commit.Branch }}`\n" +
 			"- 提交: `{{ short .Commit.SHA }}` {{ .Commit.Title }}\n" +
 			"- 作者: {{ .Commit.Author }}\n\n" +
-			"[查看构建]({{ .URL }})",
+			"{{ with .URL }}[查看构建]({{ . }}){{ end }}",
 		"news": "{{ if success }}构建成功{{ else }}构建失败{{ with .Build.FailedSteps }}：{{ join . \"、\" }}{{ end }}{{ end }}\n" +
 			"{{ .Commit.Branch }} · {{ short .Commit.SHA }} · {{ .Commit.Author }}\n{{ .Commit.Title }}",
 	},
@@ -38,20 +38,20 @@ var defaults = map[string]map[string]string{
 			"{{ with .Build.FailedSteps }}Failed steps: {{ join . \", \" }}\n{{ end }}" +
 			"Branch: {{ .Commit.Branch }}  Commit: {{ short .Commit.SHA }}  Author: {{ .Commit.Author }}\n" +
 			"{{ .Commit.Title }}\n" +
-			`<a href="{{ .URL }}">Open the build</a>`,
+			`{{ with .URL }}<a href="{{ . }}">Open the build</a>{{ end }}`,
 		"markdown": "### {{ .Title }}\n" +
 			"> Status: {{ if success }}<font color=\"info\">success</font>{{ else }}<font color=\"warning\">failure</font>{{ end }}\n" +
 			"{{ with .Build.FailedSteps }}> Failed steps: <font color=\"warning\">{{ join . \", \" }}</font>\n{{ end }}" +
-			"> Branch: {{ .Commit.Branch }}\n" +
-			"> Commit: {{ short .Commit.SHA }} {{ .Commit.Title }}\n" +
-			"> Author: <font color=\"comment\">{{ .Commit.Author }}</font>\n\n" +
-			"[Open the build]({{ .URL }})",
+			"{{ with .Commit.Branch }}> Branch: {{ . }}\n{{ end }}" +
+			"{{ if .Commit.SHA }}> Commit: {{ short .Commit.SHA }} {{ .Commit.Title }}\n{{ end }}" +
+			"{{ with .Commit.Author.String }}> Author: <font color=\"comment\">{{ . }}</font>\n{{ end }}\n" +
+			"{{ with .URL }}[Open the build]({{ . }}){{ end }}",
 		"markdown_v2": "### {{ if success }}✅{{ else }}❌{{ end }} {{ .Title }}\n" +
 			"{{ with .Build.FailedSteps }}- Failed steps: {{ join . \", \" }}\n{{ end }}" +
 			"- Branch: `{{ .Commit.Branch }}`\n" +
 			"- Commit: `{{ short .Commit.SHA }}` {{ .Commit.Title }}\n" +
 			"- Author: {{ .Commit.Author }}\n\n" +
-			"[Open the build]({{ .URL }})",
+			"{{ with .URL }}[Open the build]({{ . }}){{ end }}",
 		"news": "{{ if success }}Build succeeded{{ else }}Build failed{{ with .Build.FailedSteps }}: {{ join . \", \" }}{{ end }}{{ end }}\n" +
 			"{{ .Commit.Branch }} · {{ short .Commit.SHA }} · {{ .Commit.Author }}\n{{ .Commit.Title }}",
 	},
