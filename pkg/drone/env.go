@@ -24,6 +24,12 @@ func (e env) str(names ...string) string {
 	return ""
 }
 
+// woodpecker reports whether the step runs under Woodpecker (CI=woodpecker).
+func (e env) woodpecker() bool {
+	v, _ := e.lookup("CI")
+	return v == "woodpecker"
+}
+
 func (e env) integer(names ...string) int {
 	n, _ := strconv.Atoi(e.str(names...))
 	return n

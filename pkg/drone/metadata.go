@@ -1,6 +1,9 @@
 package drone
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Metadata is everything a plugin knows about the build it runs in.
 type Metadata struct {
@@ -36,10 +39,12 @@ func systemFrom(e env) System {
 		Host:     e.str("DRONE_SYSTEM_HOST", "CI_SYSTEM_HOST"),
 		Hostname: e.str("DRONE_SYSTEM_HOSTNAME", "CI_SYSTEM_HOSTNAME"),
 		Version:  e.str("DRONE_SYSTEM_VERSION", "CI_SYSTEM_VERSION"),
-		Link:     e.str("CI_SYSTEM_URL"),
 	}
-	if s.Link == "" && s.Proto != "" && s.Host != "" {
+	if s.Proto != "" && s.Host != "" {
 		s.Link = s.Proto + "://" + s.Host
+	} else {
+		// Woodpecker's CI_SYSTEM_URL; Drone 0.8's CI_SYSTEM_LINK (copied to DRONE_*).
+		s.Link = e.str("CI_SYSTEM_URL", "DRONE_SYSTEM_LINK", "CI_SYSTEM_LINK")
 	}
 	return s
 }
@@ -102,16 +107,24 @@ type Build struct {
 }
 
 func buildFrom(e env) Build {
+	status := e.str("DRONE_BUILD_STATUS", "CI_PIPELINE_STATUS", "CI_BUILD_STATUS")
+	if e.woodpecker() {
+		// Woodpecker's Drone layer sets DRONE_BUILD_STATUS=success whatever
+		// happened; CI_PIPELINE_STATUS is its own (run-time) value.
+		status = e.str("CI_PIPELINE_STATUS", "DRONE_BUILD_STATUS")
+	}
 	return Build{
-		Number:       e.integer("DRONE_BUILD_NUMBER", "CI_PIPELINE_NUMBER", "CI_BUILD_NUMBER"),
-		Parent:       e.integer("DRONE_BUILD_PARENT", "CI_PIPELINE_PARENT"),
-		Event:        e.str("DRONE_BUILD_EVENT", "CI_PIPELINE_EVENT", "CI_BUILD_EVENT"),
-		Action:       e.str("DRONE_BUILD_ACTION"),
-		Status:       e.str("DRONE_BUILD_STATUS", "CI_PIPELINE_STATUS", "CI_BUILD_STATUS"),
-		Link:         e.str("DRONE_BUILD_LINK", "CI_PIPELINE_URL", "CI_BUILD_LINK"),
+		// Drone 0.8 names (DRONE_PARENT_BUILD_NUMBER) come after 1.x's.
+		Number: e.integer("DRONE_BUILD_NUMBER", "CI_PIPELINE_NUMBER", "CI_BUILD_NUMBER"),
+		Parent: e.integer("DRONE_BUILD_PARENT", "DRONE_PARENT_BUILD_NUMBER", "CI_PIPELINE_PARENT"),
+		Event:  e.str("DRONE_BUILD_EVENT", "CI_PIPELINE_EVENT", "CI_BUILD_EVENT"),
+		Action: e.str("DRONE_BUILD_ACTION"),
+		Status: status,
+		Link:   e.str("DRONE_BUILD_LINK", "CI_PIPELINE_URL", "CI_BUILD_LINK"),
+		// Woodpecker has no finished time while the pipeline runs.
 		Created:      e.unixTime("DRONE_BUILD_CREATED", "CI_PIPELINE_CREATED"),
 		Started:      e.unixTime("DRONE_BUILD_STARTED", "CI_PIPELINE_STARTED"),
-		Finished:     e.unixTime("DRONE_BUILD_FINISHED", "CI_PIPELINE_FINISHED"),
+		Finished:     e.unixTime("DRONE_BUILD_FINISHED"),
 		DeployTo:     e.str("DRONE_DEPLOY_TO", "CI_PIPELINE_DEPLOY_TARGET"),
 		FailedStages: e.list("DRONE_FAILED_STAGES"),
 		FailedSteps:  e.list("DRONE_FAILED_STEPS"),
@@ -199,20 +212,31 @@ type Stage struct {
 }
 
 func stageFrom(e env) Stage {
-	return Stage{
-		Kind:      e.str("DRONE_STAGE_KIND"),
-		Type:      e.str("DRONE_STAGE_TYPE"),
-		Name:      e.str("DRONE_STAGE_NAME", "CI_WORKFLOW_NAME"),
-		Number:    e.integer("DRONE_STAGE_NUMBER", "CI_WORKFLOW_NUMBER"),
+	// Woodpecker (CI_SYSTEM_PLATFORM, earlier CI_SYSTEM_ARCH) and Drone 0.8
+	// (DRONE_ARCH) give the platform as os/arch.
+	platOS, platArch, _ := strings.Cut(e.str("CI_SYSTEM_PLATFORM", "CI_SYSTEM_ARCH", "DRONE_ARCH"), "/")
+	s := Stage{
+		Kind: e.str("DRONE_STAGE_KIND"),
+		Type: e.str("DRONE_STAGE_TYPE"),
+		Name: e.str("DRONE_STAGE_NAME", "CI_WORKFLOW_NAME"),
+		// Drone 0.8 called a stage a job.
+		Number:    e.integer("DRONE_STAGE_NUMBER", "DRONE_JOB_NUMBER", "CI_WORKFLOW_NUMBER"),
 		Machine:   e.str("DRONE_STAGE_MACHINE", "CI_MACHINE"),
-		OS:        e.str("DRONE_STAGE_OS", "CI_SYSTEM_PLATFORM"),
-		Arch:      e.str("DRONE_STAGE_ARCH", "CI_SYSTEM_ARCH"),
+		OS:        e.str("DRONE_STAGE_OS"),
+		Arch:      e.str("DRONE_STAGE_ARCH"),
 		Variant:   e.str("DRONE_STAGE_VARIANT"),
-		Status:    e.str("DRONE_STAGE_STATUS"),
-		Started:   e.unixTime("DRONE_STAGE_STARTED"),
-		Finished:  e.unixTime("DRONE_STAGE_FINISHED"),
+		Status:    e.str("DRONE_STAGE_STATUS", "DRONE_JOB_STATUS"),
+		Started:   e.unixTime("DRONE_STAGE_STARTED", "DRONE_JOB_STARTED"),
+		Finished:  e.unixTime("DRONE_STAGE_FINISHED", "DRONE_JOB_FINISHED"),
 		DependsOn: e.list("DRONE_STAGE_DEPENDS_ON"),
 	}
+	if s.OS == "" {
+		s.OS = platOS
+	}
+	if s.Arch == "" {
+		s.Arch = platArch
+	}
+	return s
 }
 
 // Step describes the running step.

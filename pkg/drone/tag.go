@@ -35,7 +35,7 @@ func ParseSemVer(s string) *semver.Version {
 }
 
 func splitMessage(s string) Message {
-	s = strings.TrimRight(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	s = strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
 	title, body, _ := strings.Cut(s, "\n")
 	return Message{Title: strings.TrimSpace(title), Body: strings.TrimSpace(body)}
 }
