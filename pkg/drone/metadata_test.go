@@ -25,7 +25,7 @@ var drone1 = map[string]string{
 	"DRONE_COMMIT": "abc123", "DRONE_COMMIT_SHA": "abc123", "DRONE_COMMIT_AFTER": "abc123", "DRONE_COMMIT_BEFORE": "000111",
 	"DRONE_COMMIT_REF": "refs/tags/v1.2.3", "DRONE_COMMIT_LINK": "https://github.com/acme/web/commit/abc123",
 	"DRONE_COMMIT_MESSAGE": "Fix the thing\n\nLonger explanation\nacross lines.\n",
-	"DRONE_COMMIT_AUTHOR": "octocat", "DRONE_COMMIT_AUTHOR_NAME": "The Octocat", "DRONE_COMMIT_AUTHOR_EMAIL": "octo@example.com", "DRONE_COMMIT_AUTHOR_AVATAR": "https://avatars/octo",
+	"DRONE_COMMIT_AUTHOR":  "octocat", "DRONE_COMMIT_AUTHOR_NAME": "The Octocat", "DRONE_COMMIT_AUTHOR_EMAIL": "octo@example.com", "DRONE_COMMIT_AUTHOR_AVATAR": "https://avatars/octo",
 	"DRONE_BUILD_NUMBER": "42", "DRONE_BUILD_PARENT": "41", "DRONE_BUILD_EVENT": "tag", "DRONE_BUILD_ACTION": "",
 	"DRONE_BUILD_CREATED": "1700000000", "DRONE_BUILD_STARTED": "1700000010", "DRONE_BUILD_FINISHED": "1700000020",
 	"DRONE_BUILD_LINK": "https://drone.company.com/acme/web/42", "DRONE_DEPLOY_TO": "",
@@ -56,7 +56,7 @@ var drone08 = map[string]string{
 
 // woodpecker is a Woodpecker 2.x/3.x push build: CI_* only.
 var woodpecker = map[string]string{
-	"CI": "woodpecker",
+	"CI":      "woodpecker",
 	"CI_REPO": "acme/web", "CI_REPO_OWNER": "acme", "CI_REPO_NAME": "web", "CI_REPO_URL": "https://codeberg.org/acme/web",
 	"CI_REPO_CLONE_URL": "https://codeberg.org/acme/web.git", "CI_REPO_CLONE_SSH_URL": "git@codeberg.org:acme/web.git",
 	"CI_REPO_DEFAULT_BRANCH": "main", "CI_REPO_PRIVATE": "true", "CI_REPO_SCM": "git",
