@@ -47,6 +47,9 @@ func FromFlags(flags []cli.Flag, secrets, required []string) []Param {
 		if !ok {
 			continue
 		}
+		if vf, ok := f.(cli.VisibleFlag); ok && !vf.IsVisible() {
+			continue
+		}
 		name := f.Names()[0]
 		p := Param{
 			Name:        name,
@@ -57,9 +60,8 @@ func FromFlags(flags []cli.Flag, secrets, required []string) []Param {
 			Required:    slices.Contains(required, name),
 			Description: df.GetUsage(),
 		}
-		if p.Default == "" && df.TakesValue() {
-			p.Default = df.GetValue()
-		}
+		// GetDefaultText, not GetValue: once parsed, a flag's value is what
+		// the environment said, which is no default (and may be a secret).
 		if p.Type == "boolean" && p.Default == "" {
 			p.Default = "false"
 		}
@@ -92,8 +94,8 @@ func (p Page) Render() []byte {
 	var b bytes.Buffer
 	image := Owner + "/" + p.Name
 	fmt.Fprintf(&b, "---\n")
-	fmt.Fprintf(&b, "name: %s\n", p.Title)
-	fmt.Fprintf(&b, "title: %s\n", p.Title)
+	fmt.Fprintf(&b, "name: %s\n", yamlScalar(p.Title))
+	fmt.Fprintf(&b, "title: %s\n", yamlScalar(p.Title))
 	fmt.Fprintf(&b, "description: %s\n", yamlString(p.Description))
 	fmt.Fprintf(&b, "author: %s\n", Owner)
 	fmt.Fprintf(&b, "tags: [ %s ]\n", strings.Join(p.Tags, ", "))
@@ -141,6 +143,19 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// yamlScalar returns s plain when YAML reads it back as the same string, and
+// quoted otherwise ("Notify: WeCom", "#1", "yes").
+func yamlScalar(s string) string {
+	if s == "" || strings.ContainsAny(s, ":#{}[]&*!|>'\"%@`,\n") || strings.TrimSpace(s) != s || strings.ContainsAny(s[:1], "-?") {
+		return yamlString(s)
+	}
+	switch strings.ToLower(s) {
+	case "yes", "no", "true", "false", "on", "off", "null", "~", "y", "n":
+		return yamlString(s)
+	}
+	return s
 }
 
 func yamlString(s string) string {
