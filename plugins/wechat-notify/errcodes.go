@@ -24,7 +24,7 @@ var meanings = map[int]string{
 	45033: "too many concurrent calls",
 	48002: "this API is not permitted for the app",
 	50002: "a member is outside the app's visible range",
-	60020: "the caller's IP is not in the app's trusted-IP list: add the runner's egress IP (see 'from ip' below) in the WeCom admin console",
+	60020: "the caller's IP is not in the app's trusted-IP list: add the runner's egress IP (its address is the 'from ip' in WeCom's errmsg) in the WeCom admin console",
 	81013: "no valid recipient: every user, department and tag id is invalid or outside the app's visible range",
 	82001: "no recipient given (to_user, to_party and to_tag all empty)",
 	82004: "invalid message content",

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 )
 
@@ -199,6 +201,10 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	p, err := s.Message(env.Build, os.LookupEnv)
 	if err != nil {
 		return err
+	}
+	if env.Log.IsLevelEnabled(logrus.DebugLevel) {
+		b, _ := json.Marshal(p)
+		env.Log.Debugf("plan: %s", b)
 	}
 	if p.Skip != "" {
 		env.Log.Infof("nothing sent: %s", p.Skip)

@@ -84,12 +84,14 @@ func (c *client) call(ctx context.Context, api, method, path string, q url.Value
 	var last error
 	for attempt := 0; ; attempt++ {
 		var r reply
+		c.log.Debugf("%s %s (attempt %d)", method, path, attempt+1)
 		err := c.http.DoJSON(ctx, httpx.Request{Method: method, URL: c.endpoint(path, q), In: in, Out: &r})
 		err = stripURL(api, err)
 		if err == nil && r.Errcode != 0 {
 			err = &APIError{API: api, Errcode: r.Errcode, Errmsg: r.Errmsg}
 		}
 		if err == nil {
+			c.log.Debugf("%s: errcode 0", api)
 			return r, nil
 		}
 		last = err
