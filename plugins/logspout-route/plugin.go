@@ -2,13 +2,94 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+	lumberlog "github.com/elastic/go-lumber/log"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
 )
 
-// Settings are the plugin's settings, filled by its flags.
-type Settings struct{}
+// Settings are the plugin's settings, filled by its flags. Every setting
+// also answers to logspout's (or looplab's) own variable name.
+type Settings struct {
+	RouteURIs      string
+	Backlog        bool
+	AllowTTY       bool
+	ExcludeLabels  string
+	BindAddress    string
+	Port           string
+	RoutesPath     string
+	StatePath      string
+	QueueSize      int
+	ResendTail     int
+	BatchSize      int
+	WriteTimeout   time.Duration
+	Debug          string
+	RawFormat      string
+	SyslogFormat   string
+	SyslogPriority string
+	SyslogHostname string
+	SyslogTag      string
+	SyslogPID      string
+	SyslogSD       string
+	SyslogData     string
+	SyslogFraming  string
+	LogstashFields string
+	LogstashTags   string
+	DockerLabels   string
+	Include        string
+	IncludeRegex   string
+	DecodeJSON     string
+
+	routes   []*Route
+	includeR *regexp.Regexp
+}
+
+func (s *Settings) flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "route_uris", Usage: "routes, comma-separated: adapter[+transport]://host:port[?filter.name=..&filter.id=..&filter.labels=k:v%2Ck2:v&filter.sources=stdout%2Cstderr&append_tag=..]; adapters logstash, syslog, raw, beats (tcp, udp, tls transports). A route given as the first argument replaces it", EnvVars: plugin.EnvVars("route_uris", "ROUTE_URIS"), Destination: &s.RouteURIs},
+		&cli.BoolFlag{Name: "backlog", Usage: "ship containers' logs from their creation, also for containers running before start-up (logspout's BACKLOG=true)", EnvVars: plugin.EnvVars("backlog", "BACKLOG"), Destination: &s.Backlog},
+		&cli.BoolFlag{Name: "allow_tty", Usage: "read TTY containers too (raw stream, all stdout)", EnvVars: plugin.EnvVars("allow_tty", "ALLOW_TTY"), Destination: &s.AllowTTY},
+		&cli.StringFlag{Name: "exclude_labels", Usage: "skip containers with these labels: ';'-separated key or key:value (value defaults to true), case-insensitive", EnvVars: plugin.EnvVars("exclude_labels", "EXCLUDE_LABELS", "EXCLUDE_LABEL"), Destination: &s.ExcludeLabels},
+		&cli.StringFlag{Name: "http_bind_address", Usage: "address of the HTTP API (/routes, /health, /metrics)", Value: "0.0.0.0", EnvVars: plugin.EnvVars("http_bind_address", "HTTP_BIND_ADDRESS"), Destination: &s.BindAddress},
+		&cli.StringFlag{Name: "port", Usage: "port of the HTTP API; 0 picks a free one, off disables it", Value: "80", EnvVars: plugin.EnvVars("port", "PORT", "HTTP_PORT"), Destination: &s.Port},
+		&cli.StringFlag{Name: "routespath", Usage: "directory persisting routes added through /routes (used only if it exists)", Value: "/mnt/routes", EnvVars: plugin.EnvVars("routespath", "ROUTESPATH"), Destination: &s.RoutesPath},
+		&cli.StringFlag{Name: "state_path", Usage: "state file: per container, the last delivered timestamp and line count, to resume exactly after a restart; empty disables", Value: "/var/lib/logspout-route/state.json", EnvVars: plugin.EnvVars("state_path", "STATE_PATH"), Destination: &s.StatePath},
+		&cli.IntFlag{Name: "queue_size", Usage: "lines each route may hold unconfirmed; a full queue holds back the containers feeding it", Value: 10000, EnvVars: plugin.EnvVars("queue_size", "QUEUE_SIZE"), Destination: &s.QueueSize},
+		&cli.IntFlag{Name: "tcp_resend_tail", Usage: "plain TCP/TLS: lines already acknowledged by the peer's TCP that are sent again after a reconnect (what a dying sink may have received but not processed)", Value: 1000, EnvVars: plugin.EnvVars("tcp_resend_tail", "TCP_RESEND_TAIL"), Destination: &s.ResendTail},
+		&cli.IntFlag{Name: "batch_size", Usage: "lines per write (stream transports) or per lumberjack window (beats)", Value: 1024, EnvVars: plugin.EnvVars("batch_size", "BATCH_SIZE"), Destination: &s.BatchSize},
+		&cli.DurationFlag{Name: "write_timeout", Usage: "a sink that accepts nothing (or a beats server that does not ACK) for this long is reconnected", Value: 30 * time.Second, EnvVars: plugin.EnvVars("write_timeout", "WRITE_TIMEOUT"), Destination: &s.WriteTimeout},
+		&cli.StringFlag{Name: "debug", Usage: "any value turns on debug logs (logspout's DEBUG)", EnvVars: plugin.EnvVars("debug", "DEBUG"), Destination: &s.Debug},
+		&cli.StringFlag{Name: "raw_format", Usage: "Go template per line for raw routes ({{.Data}}, {{.Source}}, {{.Time}}, {{.Container.Name}}, toJSON); the default needs no template run", Value: defaultRawFormat, EnvVars: plugin.EnvVars("raw_format", "RAW_FORMAT"), Destination: &s.RawFormat},
+		&cli.StringFlag{Name: "syslog_format", Usage: "rfc5424 or rfc3164", Value: "rfc5424", EnvVars: plugin.EnvVars("syslog_format", "SYSLOG_FORMAT"), Destination: &s.SyslogFormat},
+		&cli.StringFlag{Name: "syslog_priority", Usage: "syslog priority template (per container and stream)", Value: "{{.Priority}}", EnvVars: plugin.EnvVars("syslog_priority", "SYSLOG_PRIORITY"), Destination: &s.SyslogPriority},
+		&cli.StringFlag{Name: "syslog_hostname", Usage: "syslog hostname template; /etc/host_hostname wins when present", Value: "{{.Container.Config.Hostname}}", EnvVars: plugin.EnvVars("syslog_hostname", "SYSLOG_HOSTNAME"), Destination: &s.SyslogHostname},
+		&cli.StringFlag{Name: "syslog_tag", Usage: "syslog tag (app-name) template; the route option append_tag is appended", Value: "{{.ContainerName}}", EnvVars: plugin.EnvVars("syslog_tag", "SYSLOG_TAG"), Destination: &s.SyslogTag},
+		&cli.StringFlag{Name: "syslog_pid", Usage: "syslog procid template", Value: "{{.Container.State.Pid}}", EnvVars: plugin.EnvVars("syslog_pid", "SYSLOG_PID"), Destination: &s.SyslogPID},
+		&cli.StringFlag{Name: "syslog_structured_data", Usage: "RFC 5424 structured data", EnvVars: plugin.EnvVars("syslog_structured_data", "SYSLOG_STRUCTURED_DATA"), Destination: &s.SyslogSD},
+		&cli.StringFlag{Name: "syslog_data", Usage: "syslog message template; only {{.Data}} is supported", Value: "{{.Data}}", EnvVars: plugin.EnvVars("syslog_data", "SYSLOG_DATA"), Destination: &s.SyslogData},
+		&cli.StringFlag{Name: "syslog_tcp_framing", Usage: "traditional ('\\n') or octet-counted (RFC 6587), stream transports only", Value: "traditional", EnvVars: plugin.EnvVars("syslog_tcp_framing", "SYSLOG_TCP_FRAMING"), Destination: &s.SyslogFraming},
+		&cli.StringFlag{Name: "logstash_fields", Usage: "k=v,k2=v2 added to every logstash/beats event (a container's own LOGSTASH_FIELDS wins)", EnvVars: plugin.EnvVars("logstash_fields", "LOGSTASH_FIELDS"), Destination: &s.LogstashFields},
+		&cli.StringFlag{Name: "logstash_tags", Usage: "comma list into tags (a container's own LOGSTASH_TAGS wins)", EnvVars: plugin.EnvVars("logstash_tags", "LOGSTASH_TAGS"), Destination: &s.LogstashTags},
+		&cli.StringFlag{Name: "docker_labels", Usage: "any value: add container labels to docker.labels ('.' in keys becomes '_')", EnvVars: plugin.EnvVars("docker_labels", "DOCKER_LABELS"), Destination: &s.DockerLabels},
+		&cli.StringFlag{Name: "include_containers", Usage: "logstash/beats: only these container names, comma-separated", EnvVars: plugin.EnvVars("include_containers", "INCLUDE_CONTAINERS"), Destination: &s.Include},
+		&cli.StringFlag{Name: "include_containers_regex", Usage: "logstash/beats: only container names matching this regular expression", EnvVars: plugin.EnvVars("include_containers_regex", "INCLUDE_CONTAINERS_REGEX"), Destination: &s.IncludeRegex},
+		&cli.StringFlag{Name: "decode_json_logs", Usage: "false: never merge JSON-object lines into the event (a container's own DECODE_JSON_LOGS wins)", EnvVars: plugin.EnvVars("decode_json_logs", "DECODE_JSON_LOGS"), Destination: &s.DecodeJSON},
+	}
+}
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
@@ -16,15 +97,183 @@ func newApp(version string) plugin.App {
 		Name:        "logspout-route",
 		Title:       "Logspout Route",
 		Description: "Ship every container's log lines to Logstash, syslog or Beats, logspout-compatible, losing none.",
+		Tags:        []string{"logging", "logspout", "logstash", "beats", "syslog"},
+		Flags:       s.flags(),
+		Example:     exampleStep,
+		Notes:       docsNotes,
 		Version:     version,
 		Plugin:      s,
 	}
 }
 
-// Validate checks the settings.
-func (s *Settings) Validate(env *plugin.Env) error { return nil }
-
-// Execute is not built yet.
-func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
-	return errors.New("logspout-route is not implemented yet (issue 6)")
+// Validate parses the routes and templates: a bad one exits 2 naming it.
+func (s *Settings) Validate(env *plugin.Env) error {
+	uris := s.RouteURIs
+	if len(env.Args) > 0 && env.Args[0] != "" {
+		uris = env.Args[0] // logspout: a route URI argument replaces ROUTE_URIS
+	}
+	routes, err := parseRouteURIs(uris)
+	if err != nil {
+		return plugin.Invalid("route_uris", "%v", err)
+	}
+	s.routes = routes
+	if s.QueueSize < 1 {
+		return plugin.Invalid("queue_size", "%d must be at least 1", s.QueueSize)
+	}
+	if s.ResendTail < 0 {
+		return plugin.Invalid("tcp_resend_tail", "%d must not be negative", s.ResendTail)
+	}
+	if s.BatchSize < 1 {
+		return plugin.Invalid("batch_size", "%d must be at least 1", s.BatchSize)
+	}
+	if s.WriteTimeout <= 0 {
+		return plugin.Invalid("write_timeout", "%s must be positive", s.WriteTimeout)
+	}
+	if s.Port != "off" {
+		if p, err := strconv.Atoi(s.Port); err != nil || p < 0 || p > 65535 {
+			return plugin.Invalid("port", "%q must be a port number or off", s.Port)
+		}
+	}
+	if s.SyslogData != "{{.Data}}" {
+		return plugin.Invalid("syslog_data", "%q: only {{.Data}} is supported", s.SyslogData)
+	}
+	if s.IncludeRegex != "" {
+		if s.includeR, err = regexp.Compile(s.IncludeRegex); err != nil {
+			return plugin.Invalid("include_containers_regex", "%v", err)
+		}
+	}
+	if setting, err := s.formats().validate(); err != nil {
+		return plugin.Invalid(setting, "%v", err)
+	}
+	return nil
 }
+
+func (s *Settings) formats() *formatConfig {
+	return &formatConfig{
+		RawFormat: s.RawFormat, SyslogFormat: s.SyslogFormat, SyslogPrio: s.SyslogPriority,
+		SyslogHost: s.SyslogHostname, SyslogTag: s.SyslogTag, SyslogPID: s.SyslogPID, SyslogSD: s.SyslogSD,
+		SyslogFraming: s.SyslogFraming,
+		Logstash: logstashConfig{
+			Fields: s.LogstashFields, Tags: s.LogstashTags, DecodeJSON: s.DecodeJSON,
+			DockerLabels: s.DockerLabels != "", Include: splitList(s.Include), IncludeRe: s.includeR,
+			HostHostname: readHostHostname(),
+		},
+	}
+}
+
+// Execute runs until the context ends (SIGTERM): it never exits because a
+// sink or the daemon went away.
+func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
+	log := env.Log
+	if s.Debug != "" {
+		log.SetLevel(logrus.DebugLevel)
+	}
+	lumberlog.Logger = quietLumber{}
+	tlsCfg, err := s.tlsConfig(env)
+	if err != nil {
+		return err
+	}
+	if s.StatePath != "" {
+		if err := os.MkdirAll(filepath.Dir(s.StatePath), 0o755); err != nil {
+			log.WithError(err).Warn("state directory; positions will not survive a restart")
+		}
+	}
+	state, err := loadState(s.StatePath, log)
+	if err != nil {
+		return plugin.Invalid("state_path", "%v", err)
+	}
+	eng, err := newEngineClient(ctx)
+	if err != nil && eng == nil {
+		return &plugin.SettingsError{Setting: "DOCKER_HOST", Msg: err.Error()}
+	}
+	if err != nil {
+		log.WithError(err).Warn("docker daemon not answering yet; retrying")
+	}
+	set := metrics.NewSet()
+	rctx, cancelRoutes := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRoutes()
+	rt := newRouter(rctx, log, routerConfig{
+		QueueSize: s.QueueSize, ResendTail: s.ResendTail, WriteTimeout: s.WriteTimeout,
+		Batch: s.BatchSize, TLS: tlsCfg, Formats: s.formats(),
+	}, set, state)
+	p := newPump(eng, log, rt, state, pumpConfig{
+		AllowTTY: s.AllowTTY, Exclude: parseExcludeLabels(s.ExcludeLabels), Backlog: s.Backlog,
+		Logstash: rt.cfg.Formats.Logstash,
+	})
+	rt.pump = func() *pump { return p }
+	state.pump = p
+	set.NewGauge("logspout_route_containers", func() float64 { return float64(len(p.containers())) })
+	for _, r := range s.routes {
+		if err := rt.add(r); err != nil {
+			return plugin.Invalid("route_uris", "%v", err)
+		}
+	}
+	a := &api{router: rt, pump: p, routesPath: s.RoutesPath, metrics: set}
+	if err := a.loadRoutes(); err != nil {
+		return plugin.Invalid("routespath", "%v", err)
+	}
+	if s.Port != "off" {
+		ln, err := net.Listen("tcp", net.JoinHostPort(s.BindAddress, s.Port))
+		if err != nil {
+			return fmt.Errorf("http api: %w", err)
+		}
+		srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.WithField("addr", ln.Addr().String()).Info("http api listening")
+		announceAddr(ln.Addr().String())
+	}
+	for _, r := range rt.list() {
+		log.WithField("route", r.ID).Infof("routing to %s://%s", r.Adapter, r.Address)
+	}
+	go state.run(ctx)
+	p.run(ctx)
+	// Readers have stopped; write the final positions before routes stop.
+	state.flush(true)
+	cancelRoutes()
+	for _, rr := range rt.runs() {
+		<-rr.done
+	}
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// announceAddr lets tests find a PORT=0 listener: it writes the address to
+// the file named by LOGSPOUT_ROUTE_ADDR_FILE, if set.
+func announceAddr(addr string) {
+	if f := os.Getenv("LOGSPOUT_ROUTE_ADDR_FILE"); f != "" {
+		_ = writeAtomic(f, []byte(addr), false)
+	}
+}
+
+func (s *Settings) tlsConfig(env *plugin.Env) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: env.Common.SkipVerify} //nolint:gosec // the user's skip_verify
+	if ca := env.Common.CACert; ca != "" {
+		pem := []byte(ca)
+		if !strings.Contains(ca, "-----BEGIN") {
+			b, err := os.ReadFile(ca)
+			if err != nil {
+				return nil, plugin.Invalid("ca_cert", "%v", err)
+			}
+			pem = b
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, plugin.Invalid("ca_cert", "no certificate found")
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// quietLumber silences go-lumber's per-connection chatter.
+type quietLumber struct{}
+
+func (quietLumber) Printf(string, ...interface{}) {}
+func (quietLumber) Println(...interface{})        {}
+func (quietLumber) Print(...interface{})          {}

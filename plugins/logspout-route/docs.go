@@ -1,0 +1,55 @@
+package main
+
+const exampleStep = `# Usually a host daemon (Rancher global service), not a pipeline step:
+#   docker run -d --name logspout-route -e LOGSPOUT=ignore \
+#     -v /var/run/docker.sock:/var/run/docker.sock -v /var/lib/logspout-route:/var/lib/logspout-route \
+#     -e ROUTE_URIS=beats://logstash:5044 lightship/logspout-route
+- name: ship-logs
+  image: lightship/logspout-route
+  settings:
+    route_uris: logstash+tcp://logstash:5000?filter.labels=app:web*
+    state_path: /var/lib/logspout-route/state.json
+`
+
+const docsNotes = `## Compatibility with gliderlabs/logspout
+
+Configured like logspout: ` + "`ROUTE_URIS`" + ` (or a route URI as the first argument), ` + "`LOGSPOUT=ignore`" + `
+on a container, ` + "`EXCLUDE_LABEL(S)`" + `, ` + "`ALLOW_TTY`" + `, ` + "`BACKLOG`" + `, ` + "`PORT`" + `/` + "`HTTP_BIND_ADDRESS`" + `,
+` + "`ROUTESPATH`" + ` and the ` + "`/routes`" + ` API (same JSON), looplab's ` + "`LOGSTASH_FIELDS`" + `, ` + "`LOGSTASH_TAGS`" + `,
+` + "`DOCKER_LABELS`" + `, ` + "`INCLUDE_CONTAINERS(_REGEX)`" + `, ` + "`DECODE_JSON_LOGS`" + `. Adapters: ` + "`logstash`" + `
+(looplab's JSON, plus ` + "`@timestamp`" + ` = Docker's own time), ` + "`syslog`" + `, ` + "`raw`" + ` (and ` + "`tcp://`" + `,
+` + "`udp://`" + `, ` + "`tls://`" + ` = raw), ` + "`beats`" + ` (lumberjack v2 with ACKs). Default transport: udp
+(logstash, syslog, raw), tcp (beats). Not supported: ` + "`multiline`" + `, ` + "`/logs`" + ` streaming,
+` + "`TAIL`" + ` and ` + "`INACTIVITY_TIMEOUT`" + ` (streams are never re-attached on a timer; every
+re-attach is an exact resume), ` + "`LOGSPOUT_TLS_*`" + ` (use ` + "`ca_cert`" + `/` + "`skip_verify`" + `).
+
+## What each transport promises
+
+- **beats**: at-least-once. A line counts as delivered when the server ACKed it; unACKed lines are
+  sent again after a reconnect. The state file is rewritten right after every ACK, so after a crash
+  (even SIGKILL) only a batch whose ACK arrived in the instant before the kill can be sent twice.
+- **tcp / tls (plain)**: a line counts as delivered when the peer's TCP acknowledged its bytes
+  (Linux SIOCOUTQ; under TLS, when nothing is left unacknowledged). TCP cannot tell whether the
+  sink *processed* those bytes, so after a reconnect the unconfirmed lines **and** the last
+  ` + "`tcp_resend_tail`" + ` confirmed ones are sent again: a sink that died with unread data loses
+  nothing it had not also processed more than ` + "`tcp_resend_tail`" + ` lines earlier, and sees
+  duplicates instead. If a sink loses more than that after its TCP acknowledged it, those lines are lost.
+- **udp**: best effort. Nothing confirms a datagram; a stopped sink loses what was sent meanwhile;
+  a datagram is cut at 65507 bytes.
+
+## Resume and back-pressure
+
+Per container the state file (` + "`state_path`" + `) keeps the last timestamp every route confirmed and how
+many lines carried exactly that timestamp; a restart re-attaches with ` + "`since`" + ` = that time and skips
+that many lines. It is written atomically at least every second (fsync at most every second).
+Each route has a bounded queue (` + "`queue_size`" + `): when it is full, the readers of the containers
+that route takes wait (nothing is dropped); ` + "`/metrics`" + ` shows queue depth and lag. While they
+wait, those containers' lines reach no route; other containers keep flowing.
+
+## HTTP API
+
+` + "`GET/POST /routes`" + `, ` + "`GET/DELETE /routes/{id}`" + ` as logspout; ` + "`GET /health`" + ` answers 503 with the
+reason when the daemon's event stream or any route is down; ` + "`GET /metrics`" + ` is Prometheus text:
+` + "`logspout_route_lines_read_total`" + `, ` + "`_lines_shipped_total`" + `, ` + "`_lines_resent_total`" + `,
+` + "`_reconnects_total`" + `, ` + "`_queue_depth`" + `, ` + "`_lag_seconds`" + `, ` + "`_up`" + ` per route.
+`
