@@ -23,6 +23,15 @@ type Build struct {
 	Registry string   `json:"registry"`
 }
 
+// MarshalJSON writes a nil Tags as [] so readers always get a list.
+func (b Build) MarshalJSON() ([]byte, error) {
+	type plain Build
+	if b.Tags == nil {
+		b.Tags = []string{}
+	}
+	return json.Marshal(plain(b))
+}
+
 // Workspace returns the directory results live under: DRONE_WORKSPACE,
 // CI_WORKSPACE, or the working directory.
 func Workspace() string {
