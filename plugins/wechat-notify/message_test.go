@@ -22,7 +22,7 @@ func TestTruncateBytes(t *testing.T) {
 	}{
 		{"fits", "abc", 3, "abc"},
 		{"ascii cut", "abcdefgh", 6, "abc…"},
-		{"never mid-character", strings.Repeat("界", 10), 10, "界界…"},          // 3+3+3 bytes of marker
+		{"never mid-character", strings.Repeat("界", 10), 10, "界界…"},         // 3+3+3 bytes of marker
 		{"not inside a tag", `ab<div class="highlight">x</div>`, 12, "ab…"}, // cut would fall in the tag
 		{"invalid utf-8 replaced", "a\xffb", 10, "a\uFFFDb"},
 		{"too small for the marker", "abcdef", 2, ""},

@@ -203,8 +203,11 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 		return err
 	}
 	if env.Log.IsLevelEnabled(logrus.DebugLevel) {
-		b, _ := json.Marshal(p)
-		env.Log.Debugf("plan: %s", b)
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(p)
+		env.Log.Debugf("plan: %s", strings.TrimSpace(b.String()))
 	}
 	if p.Skip != "" {
 		env.Log.Infof("nothing sent: %s", p.Skip)

@@ -50,8 +50,8 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// client talks to WeCom for one run.
-type client struct {
+// wecomClient talks to WeCom for one run.
+type wecomClient struct {
 	http      *httpx.Client
 	base      *url.URL
 	retries   int
@@ -60,7 +60,7 @@ type client struct {
 	token     string
 }
 
-func (s *Settings) newClient(env *plugin.Env) (*client, error) {
+func (s *Settings) newClient(env *plugin.Env) (*wecomClient, error) {
 	h, err := env.HTTP(httpx.Options{Timeout: s.Timeout, Retries: -1})
 	if err != nil {
 		return nil, err
@@ -68,10 +68,10 @@ func (s *Settings) newClient(env *plugin.Env) (*client, error) {
 	// A redirect would carry nothing secret in its URL, but the rule is
 	// simpler: credentials go to api_base and nowhere else.
 	h.HTTP().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &client{http: h, base: s.cfg.base, retries: s.Retries, log: env.Log, addSecret: env.Redactor.Add}, nil
+	return &wecomClient{http: h, base: s.cfg.base, retries: s.Retries, log: env.Log, addSecret: env.Redactor.Add}, nil
 }
 
-func (c *client) endpoint(path string, q url.Values) string {
+func (c *wecomClient) endpoint(path string, q url.Values) string {
 	u := *c.base
 	u.Path = path
 	u.RawQuery = q.Encode()
@@ -80,7 +80,7 @@ func (c *client) endpoint(path string, q url.Values) string {
 
 // call sends one request, retrying -1, 45033, 5xx, 429 and network errors
 // with backoff. A non-zero errcode comes back as *APIError.
-func (c *client) call(ctx context.Context, api, method, path string, q url.Values, in any) (reply, error) {
+func (c *wecomClient) call(ctx context.Context, api, method, path string, q url.Values, in any) (reply, error) {
 	var last error
 	for attempt := 0; ; attempt++ {
 		var r reply
@@ -140,7 +140,7 @@ func transient(err error) bool {
 
 // getToken fetches the app's access token; the token is registered as a
 // secret before it can appear anywhere.
-func (c *client) getToken(ctx context.Context, corpID, secret string) error {
+func (c *wecomClient) getToken(ctx context.Context, corpID, secret string) error {
 	r, err := c.call(ctx, "gettoken", http.MethodGet, "/cgi-bin/gettoken", url.Values{"corpid": {corpID}, "corpsecret": {secret}}, nil)
 	if r.AccessToken != "" {
 		c.addSecret(r.AccessToken)
@@ -157,7 +157,7 @@ func (c *client) getToken(ctx context.Context, corpID, secret string) error {
 
 // sendApp posts an app message, fetching the token once more when WeCom
 // says it is invalid, expired or missing.
-func (c *client) sendApp(ctx context.Context, corpID, secret string, m *AppMessage) (reply, error) {
+func (c *wecomClient) sendApp(ctx context.Context, corpID, secret string, m *AppMessage) (reply, error) {
 	if c.token == "" {
 		if err := c.getToken(ctx, corpID, secret); err != nil {
 			return reply{}, err
@@ -178,7 +178,7 @@ func (c *client) sendApp(ctx context.Context, corpID, secret string, m *AppMessa
 	return r, err
 }
 
-func (c *client) sendRobot(ctx context.Context, key string, m *RobotMessage) error {
+func (c *wecomClient) sendRobot(ctx context.Context, key string, m *RobotMessage) error {
 	_, err := c.call(ctx, "webhook/send", http.MethodPost, robotPath, url.Values{"key": {key}}, m)
 	return err
 }
