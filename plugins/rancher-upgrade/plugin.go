@@ -3,12 +3,125 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
 
+	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/urfave/cli/v2"
 )
 
-// Settings are the plugin's settings, filled by its flags.
-type Settings struct{}
+// Settings are the plugin's settings, filled by its flags; the unexported
+// fields are derived from them by Validate.
+type Settings struct {
+	URL            string
+	AccessKey      string
+	SecretKey      string
+	Token          string
+	Environment    string
+	Project        string
+	Service        string
+	Services       string
+	Container      string
+	DockerImage    string
+	Sidekick       string
+	BatchSize      int
+	Interval       string
+	StartFirst     bool
+	Timeout        string
+	Confirm        bool
+	Rollback       bool
+	FinishPrevious bool
+	Labels         string
+	PullImage      bool
+	Traefik        Traefik
+	API            string
+	PollInterval   string
+	RequestTimeout string
+
+	api        string // v2-beta or v3
+	endpoint   *url.URL
+	projectV3  string
+	targets    []target
+	image      string
+	sidekicks  []sidekick
+	labels     []label
+	intervalMS int64
+	timeout    time.Duration
+	poll       time.Duration
+	reqTimeout time.Duration
+}
+
+// target is one stack/service (v2-beta) or namespace/workload (v3).
+type target struct{ Group, Name string }
+
+func (t target) String() string { return t.Group + "/" + t.Name }
+
+func (s *Settings) flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "url", Usage: "Rancher API URL: http://rancher:8080/v2-beta/projects/1a5 (1.6) or https://rancher/v3 (2.x)", EnvVars: plugin.EnvVars("url", "RANCHER_URL"), Destination: &s.URL},
+		&cli.StringFlag{Name: "access_key", Usage: "API access key", EnvVars: plugin.EnvVars("access_key", "RANCHER_ACCESS_KEY"), Destination: &s.AccessKey},
+		&cli.StringFlag{Name: "secret_key", Usage: "API secret key", EnvVars: plugin.EnvVars("secret_key", "RANCHER_SECRET_KEY"), Destination: &s.SecretKey},
+		&cli.StringFlag{Name: "token", Usage: "Rancher 2.x bearer token (token-xxxxx:secret); default access_key:secret_key", EnvVars: plugin.EnvVars("token", "RANCHER_TOKEN"), Destination: &s.Token},
+		&cli.StringFlag{Name: "environment", Usage: "Rancher 1.6 environment name, when the url names no project", EnvVars: plugin.EnvVars("environment"), Destination: &s.Environment},
+		&cli.StringFlag{Name: "project", Usage: "Rancher 2.x project id c-xxxxx:p-xxxxx, when the url names none", EnvVars: plugin.EnvVars("project"), Destination: &s.Project},
+		&cli.StringFlag{Name: "service", Usage: "stack/service (1.6) or namespace/workload (2.x) to upgrade", EnvVars: plugin.EnvVars("service"), Destination: &s.Service},
+		&cli.StringFlag{Name: "services", Usage: "several services, comma or newline separated, upgraded one after another", EnvVars: plugin.EnvVars("services"), Destination: &s.Services},
+		&cli.StringFlag{Name: "container", Usage: "2.x: the container whose image changes (default: the only or first one)", EnvVars: plugin.EnvVars("container"), Destination: &s.Container},
+		&cli.StringFlag{Name: "docker_image", Usage: "image to deploy (default: repo@digest from .lightship/docker-build.json)", EnvVars: plugin.EnvVars("docker_image"), Destination: &s.DockerImage},
+		&cli.StringFlag{Name: "sidekick", Usage: "1.6 sidekick images: `name image` pairs, comma separated", EnvVars: plugin.EnvVars("sidekick"), Destination: &s.Sidekick},
+		&cli.IntFlag{Name: "batch_size", Usage: "containers upgraded at a time", Value: 1, EnvVars: plugin.EnvVars("batch_size"), Destination: &s.BatchSize},
+		&cli.StringFlag{Name: "interval_millis", Usage: "pause between batches: milliseconds or a duration (2s); alias interval", Value: "2000", EnvVars: plugin.EnvVars("interval_millis", "PLUGIN_INTERVAL"), Destination: &s.Interval},
+		&cli.BoolFlag{Name: "start_first", Usage: "start new containers before stopping old ones (turned off, with a warning, for services with retainIp)", Value: true, EnvVars: plugin.EnvVars("start_first"), Destination: &s.StartFirst},
+		&cli.StringFlag{Name: "timeout", Usage: "how long a rollout may take: seconds or a duration (10m)", Value: "5m", EnvVars: plugin.EnvVars("timeout"), Destination: &s.Timeout},
+		&cli.BoolFlag{Name: "confirm", Usage: "finish the upgrade (finishupgrade) and wait for active; false leaves it upgraded", Value: true, EnvVars: plugin.EnvVars("confirm"), Destination: &s.Confirm},
+		&cli.BoolFlag{Name: "rollback", Usage: "roll back when the upgrade fails or times out", Value: true, EnvVars: plugin.EnvVars("rollback"), Destination: &s.Rollback},
+		&cli.BoolFlag{Name: "finish_previous", Usage: "finish an upgrade an earlier run left upgraded (roll back one left canceled) before upgrading", Value: true, EnvVars: plugin.EnvVars("finish_previous"), Destination: &s.FinishPrevious},
+		&cli.StringFlag{Name: "labels", Usage: "labels merged into the launchConfig (2.x: pod template): JSON object or k=v list", EnvVars: plugin.EnvVars("labels"), Destination: &s.Labels},
+		&cli.BoolFlag{Name: "pull_image", Usage: "always pull the image (io.rancher.container.pull_image=always; 2.x imagePullPolicy Always)", EnvVars: plugin.EnvVars("pull_image"), Destination: &s.PullImage},
+		&cli.StringFlag{Name: "traefik_enable", Usage: "label traefik.enable: true, stack or false (rancher-traefik)", EnvVars: plugin.EnvVars("traefik_enable"), Destination: &s.Traefik.Enable},
+		&cli.StringFlag{Name: "traefik_domain", Usage: "label traefik.domain: comma list of domains", EnvVars: plugin.EnvVars("traefik_domain"), Destination: &s.Traefik.Domain},
+		&cli.StringFlag{Name: "traefik_alias", Usage: "label traefik.alias: comma list of host aliases", EnvVars: plugin.EnvVars("traefik_alias"), Destination: &s.Traefik.Alias},
+		&cli.StringFlag{Name: "traefik_port", Usage: "label traefik.port: backend port (Traefik's default 80)", EnvVars: plugin.EnvVars("traefik_port"), Destination: &s.Traefik.Port},
+		&cli.StringFlag{Name: "traefik_protocol", Usage: "label traefik.protocol: http or https", EnvVars: plugin.EnvVars("traefik_protocol"), Destination: &s.Traefik.Protocol},
+		&cli.StringFlag{Name: "api", Usage: "auto, v2-beta or v3 (auto: from the url)", Value: "auto", EnvVars: plugin.EnvVars("api"), Destination: &s.API},
+		&cli.StringFlag{Name: "poll_interval", Usage: "how often the state is read while waiting: a duration, or milliseconds", Value: "1s", EnvVars: plugin.EnvVars("poll_interval"), Destination: &s.PollInterval},
+		&cli.StringFlag{Name: "request_timeout", Usage: "timeout of one API request: a duration, or seconds", Value: "30s", EnvVars: plugin.EnvVars("request_timeout"), Destination: &s.RequestTimeout},
+	}
+}
+
+const example = `rancher:
+  image: lightship/rancher-upgrade
+  url: 'http://rancher.company.com/v2-beta/projects/1a870'
+  access_key: rancher access key
+  secret_key: rancher secret key
+  service: rancher_stack/rancher_service
+  docker_image: 'harbor.company.com/registry/test:dev'
+  batch_size: 1
+  timeout: 600
+  confirm: true`
+
+const notes = `## How it upgrades
+
+Rancher 1.6 (v2-beta): the stack and service are looked up by name; a service an earlier run left
+` + "`upgraded`" + ` is finished first (` + "`finish_previous`" + `), a transition in progress is waited out. The
+upgrade sends the service's own launchConfig back unchanged (unknown fields such as ` + "`secrets`" + `
+byte for byte) except ` + "`imageUuid`" + ` and the merged labels. The plugin prints the plan, one line per state
+change while it polls, then a summary. At ` + "`upgraded`" + ` it finishes the upgrade (` + "`confirm`" + `) and waits
+for ` + "`active`" + `. On ` + "`transitioning=error`" + ` (a failed health check) or timeout it cancels the upgrade when
+needed, rolls back, waits for ` + "`active`" + ` and exits 1.
+
+Rancher 2.x (v3): the workload ` + "`deployment:<namespace>:<name>`" + ` gets the new image by a PUT of its own JSON;
+the plugin waits until the new generation is observed and updated, available and desired replicas agree
+(as ` + "`kubectl rollout status`" + `), fails on ` + "`ProgressDeadlineExceeded`" + `, and then restores the previous image.
+The same image is rolled out again with the ` + "`redeploy`" + ` action.
+
+Each service's outcome is written to ` + "`.lightship/rancher-upgrade.json`" + ` (and a Drone card where
+` + "`DRONE_CARD_PATH`" + ` is set): ` + "`finished`" + `, ` + "`upgraded`" + ` (confirm false), ` + "`rolled-back`" + `, ` + "`failed`" + `, ` + "`skipped`" + `.`
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
@@ -16,15 +129,247 @@ func newApp(version string) plugin.App {
 		Name:        "rancher-upgrade",
 		Title:       "Rancher Upgrade",
 		Description: "Roll a new image out on Rancher (1.6 v2-beta or 2.x v3), wait for it, and roll back when it fails.",
+		Tags:        []string{"rancher", "deploy", "kubernetes"},
+		Flags:       s.flags(),
+		Secrets:     []string{"access_key", "secret_key", "token"},
+		Required:    []string{"url", "service"},
+		Example:     example,
+		Notes:       notes,
 		Version:     version,
 		Plugin:      s,
 	}
 }
 
-// Validate checks the settings.
-func (s *Settings) Validate(env *plugin.Env) error { return nil }
+// Validate checks the settings and derives what Execute needs.
+func (s *Settings) Validate(env *plugin.Env) error {
+	if s.URL == "" {
+		return plugin.Required("url")
+	}
+	u, err := url.Parse(strings.TrimSpace(s.URL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return plugin.Invalid("url", "%q must be an http(s) URL of the Rancher API", s.URL)
+	}
+	if u.User != nil {
+		return plugin.Invalid("url", "must not hold credentials: use access_key and secret_key")
+	}
+	u.RawQuery, u.Fragment = "", ""
+	switch s.API {
+	case "", "auto":
+		s.api = "v2-beta"
+		if strings.HasPrefix(u.Path, "/v3") {
+			s.api = "v3"
+		}
+	case "v2-beta", "v3":
+		s.api = s.API
+	default:
+		return plugin.Invalid("api", "%q must be auto, v2-beta or v3", s.API)
+	}
+	if err := s.validateAPI(u, env); err != nil {
+		return err
+	}
+	if s.targets, err = parseTargets(s.Service, s.Services, s.api); err != nil {
+		return err
+	}
+	if s.BatchSize < 1 {
+		return plugin.Invalid("batch_size", "%d must be 1 or more", s.BatchSize)
+	}
+	if s.intervalMS, err = parseMillis(s.Interval); err != nil {
+		return plugin.Invalid("interval_millis", "%q must be milliseconds or a duration such as 2s", s.Interval)
+	}
+	if s.timeout, err = parseDuration(s.Timeout, time.Second); err != nil || s.timeout <= 0 {
+		return plugin.Invalid("timeout", "%q must be seconds or a duration such as 10m", s.Timeout)
+	}
+	if s.poll, err = parseDuration(s.PollInterval, time.Millisecond); err != nil || s.poll <= 0 {
+		return plugin.Invalid("poll_interval", "%q must be a duration such as 1s", s.PollInterval)
+	}
+	if s.reqTimeout, err = parseDuration(s.RequestTimeout, time.Second); err != nil || s.reqTimeout <= 0 {
+		return plugin.Invalid("request_timeout", "%q must be a duration such as 30s", s.RequestTimeout)
+	}
+	if s.labels, err = s.buildLabels(); err != nil {
+		return err
+	}
+	if s.sidekicks, err = parseSidekicks(s.Sidekick); err != nil {
+		return err
+	}
+	if s.api == "v3" {
+		if len(s.sidekicks) > 0 {
+			return plugin.Invalid("sidekick", "sidekicks exist only on Rancher 1.6 (v2-beta)")
+		}
+		if s.Traefik.any() {
+			return plugin.Invalid("traefik_enable", "traefik_* labels are read by rancher-traefik on Rancher 1.6 (v2-beta) only")
+		}
+	}
+	return s.resolveImage(env)
+}
 
-// Execute is not built yet.
+func (s *Settings) validateAPI(u *url.URL, env *plugin.Env) error {
+	if s.api == "v3" {
+		root, project := splitV3(u)
+		s.endpoint = root
+		s.projectV3 = s.Project
+		if s.projectV3 == "" {
+			s.projectV3 = project
+		}
+		if s.projectV3 == "" {
+			return plugin.Required("project")
+		}
+		if !strings.HasPrefix(s.projectV3, "c-") && !strings.HasPrefix(s.projectV3, "local:") || !strings.Contains(s.projectV3, ":p-") {
+			return plugin.Invalid("project", "%q must be a project id such as c-xxxxx:p-xxxxx", s.projectV3)
+		}
+		if s.Token == "" {
+			if s.AccessKey == "" || s.SecretKey == "" {
+				return plugin.Required("token")
+			}
+			s.Token = s.AccessKey + ":" + s.SecretKey
+			env.Redactor.Add(s.Token)
+		}
+		if !strings.Contains(s.Token, ":") {
+			return plugin.Invalid("token", "must be access key and secret joined by ':' (token-xxxxx:secret)")
+		}
+		return nil
+	}
+	if s.AccessKey == "" {
+		return plugin.Required("access_key")
+	}
+	if s.SecretKey == "" {
+		return plugin.Required("secret_key")
+	}
+	// The Basic auth header carries both keys together.
+	env.Redactor.Add(s.AccessKey + ":" + s.SecretKey)
+	s.endpoint = normalizeV2(u)
+	return nil
+}
+
+// normalizeV2 maps a URL to its v2-beta base the way go-rancher does: an
+// empty path is /v2-beta, /v1... is /v2-beta...
+func normalizeV2(u *url.URL) *url.URL {
+	n := *u
+	p := strings.TrimRight(n.Path, "/")
+	switch {
+	case p == "":
+		p = "/v2-beta"
+	case p == "/v1" || strings.HasPrefix(p, "/v1/"):
+		p = "/v2-beta" + strings.TrimPrefix(p, "/v1")
+	}
+	n.Path = p
+	return &n
+}
+
+// splitV3 returns the URL up to /v3 and the project id the URL names, if any.
+func splitV3(u *url.URL) (*url.URL, string) {
+	n := *u
+	p := strings.TrimRight(n.Path, "/")
+	project := ""
+	if i := strings.Index(p, "/v3"); i >= 0 {
+		rest := strings.Split(strings.Trim(p[i+3:], "/"), "/")
+		if len(rest) >= 2 && (rest[0] == "project" || rest[0] == "projects") {
+			project = rest[1]
+		}
+		p = p[:i+3]
+	} else {
+		p += "/v3"
+	}
+	n.Path = p
+	return &n, project
+}
+
+func parseTargets(service, services, api string) ([]target, error) {
+	setting, what := "service", "stack/service"
+	if api == "v3" {
+		what = "namespace/workload"
+	}
+	var out []target
+	seen := map[string]bool{}
+	for _, src := range []struct{ setting, value string }{{"service", service}, {"services", services}} {
+		for _, item := range splitList(src.value) {
+			group, name, ok := strings.Cut(item, "/")
+			if !ok || group == "" || name == "" || strings.Contains(name, "/") || strings.ContainsAny(item, " \t") {
+				return nil, plugin.Invalid(src.setting, "%q must be %s", item, what)
+			}
+			if !seen[item] {
+				seen[item] = true
+				out = append(out, target{Group: group, Name: name})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, plugin.Required(setting)
+	}
+	return out, nil
+}
+
+// resolveImage fills the image to deploy: the setting, or repo@digest of
+// what docker-build pushed (never a tag that may have moved).
+func (s *Settings) resolveImage(env *plugin.Env) error {
+	img := strings.TrimSpace(s.DockerImage)
+	if img == "" {
+		var b result.Build
+		if err := result.Read(env.Workspace, "docker-build", &b); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return plugin.Invalid("docker_image", "is required: no %s from a docker-build step", result.Path(env.Workspace, "docker-build"))
+			}
+			return plugin.Invalid("docker_image", "is required: %v", err)
+		}
+		if b.Repo == "" || b.Digest == "" {
+			return plugin.Invalid("docker_image", "is required: %s has no repo and digest", result.Path(env.Workspace, "docker-build"))
+		}
+		img = b.Repo + "@" + b.Digest
+	}
+	img = strings.TrimPrefix(img, "docker:")
+	if strings.ContainsAny(img, " \t\n") || img == "" {
+		return plugin.Invalid("docker_image", "%q is not an image reference", img)
+	}
+	s.image = img
+	return nil
+}
+
+// Execute plans every service, prints the plan, then upgrades them one
+// after another and reports.
 func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
-	return errors.New("rancher-upgrade is not implemented yet (issue 4)")
+	client, err := env.HTTP(httpx.Options{Timeout: s.reqTimeout})
+	if err != nil {
+		return err
+	}
+	var be backend
+	if s.api == "v3" {
+		be = newV3(s, env, client)
+	} else {
+		be = newV2(s, env, client)
+	}
+	start := time.Now()
+	steps := make([]*step, 0, len(s.targets))
+	for _, t := range s.targets {
+		st, err := be.prepare(ctx, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
+		steps = append(steps, st)
+	}
+	printPlan(env, be.describe(), steps)
+
+	var failed error
+	outcomes := make([]Outcome, 0, len(steps))
+	for _, st := range steps {
+		if failed != nil {
+			outcomes = append(outcomes, st.outcome(outcomeSkipped, "", nil, 0))
+			continue
+		}
+		t0 := time.Now()
+		o := st.run(ctx)
+		o.Seconds = time.Since(t0).Seconds()
+		if o.err != nil {
+			failed = fmt.Errorf("%s: %w", st.Ref, o.err)
+			o.Error = env.Redactor.Scrub(o.err.Error())
+		}
+		outcomes = append(outcomes, o)
+	}
+	rep := Report{API: s.api, URL: s.endpoint.String(), Image: s.image, Services: outcomes, Seconds: time.Since(start).Seconds()}
+	printSummary(env, rep)
+	if err := writeReport(env, rep); err != nil {
+		if failed == nil {
+			return err
+		}
+		env.Log.Warn(err.Error())
+	}
+	return failed
 }
