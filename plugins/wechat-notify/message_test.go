@@ -102,7 +102,7 @@ func TestBuildStatusAndSkip(t *testing.T) {
 }
 
 // settings returns validated settings built from kv (setting name → value).
-func settings(t *testing.T, kv map[string]string) (*Settings, error) {
+func settings(t testing.TB, kv map[string]string) (*Settings, error) {
 	t.Helper()
 	s := &Settings{}
 	flags := s.flags()

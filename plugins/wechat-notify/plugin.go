@@ -178,7 +178,9 @@ trusted IPs; 81013: no valid recipient). invaliduser / invalidparty / invalidtag
 The corp secret, the access token and robot keys go only to ` + "`api_base`" + ` (https://qyapi.weixin.qq.com), which must be
 https unless it is a loopback address; redirects are not followed; request URLs never appear in output,
 and every form of those secrets is masked. ` + "`dry_run`" + ` prints the requests with secrets masked and sends nothing.
-The outcome is written to ` + "`.lightship/wechat-notify.json`" + ` in the workspace.`
+The outcome is written to ` + "`.lightship/wechat-notify.json`" + ` in the workspace, and as a Drone card where
+DRONE_CARD_PATH is set. A message/send retried after a network error may arrive twice: set
+` + "`enable_duplicate_check`" + ` if that matters. App markdown is not shown in the WeChat-side workbench.`
 
 func newApp(version string) plugin.App {
 	s := &Settings{}

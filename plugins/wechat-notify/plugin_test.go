@@ -132,6 +132,7 @@ func TestSeedStepSendsTheTextcard(t *testing.T) {
 	env["PLUGIN_API_BASE"] = fake.URL // the one change: WeCom is the fake
 	ws := t.TempDir()
 	env["DRONE_WORKSPACE"] = ws
+	env["DRONE_CARD_PATH"] = filepath.Join(ws, "card.json")
 	r := run(t, env)
 	if r.Code != 0 {
 		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
@@ -152,6 +153,9 @@ func TestSeedStepSendsTheTextcard(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(ws, ".lightship", "wechat-notify.json"))
 	if err != nil || json.Unmarshal(b, &res) != nil || len(res.Sent) != 1 || res.Sent[0].MsgID != m.MsgID {
 		t.Fatalf("result file: %v %s", err, b)
+	}
+	if card, err := os.ReadFile(filepath.Join(ws, "card.json")); err != nil || !strings.Contains(string(card), m.MsgID) {
+		t.Fatalf("card: %v %s", err, card)
 	}
 }
 

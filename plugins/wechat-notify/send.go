@@ -256,5 +256,24 @@ func (s *Settings) writeResult(env *plugin.Env, o outcome) error {
 	if o.Sent == nil {
 		o.Sent = []sent{}
 	}
-	return result.Write(env.Workspace, env.Name, o)
+	if err := result.Write(env.Workspace, env.Name, o); err != nil {
+		return err
+	}
+	facts := []any{map[string]any{"title": "status", "value": o.Status}}
+	if o.Skipped != "" {
+		facts = append(facts, map[string]any{"title": "skipped", "value": o.Skipped})
+	}
+	for _, x := range o.Sent {
+		facts = append(facts, map[string]any{"title": x.Target, "value": strings.TrimSpace("sent " + x.MsgType + " " + x.MsgID)})
+	}
+	for _, e := range o.Errors {
+		facts = append(facts, map[string]any{"title": "error", "value": e})
+	}
+	return result.WriteCard(env.Build.CardPath, env.Stdout, result.Card{
+		Schema: "https://adaptivecards.io/schemas/adaptive-card.json",
+		Data: map[string]any{
+			"type": "AdaptiveCard", "version": "1.5",
+			"body": []any{map[string]any{"type": "FactSet", "facts": facts}},
+		},
+	})
 }
