@@ -618,3 +618,20 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestCallerUserAgentKept(t *testing.T) {
+	rec, srv := newRecorder(t, failTimes(0, 200, `{}`))
+	req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", "docker/20.10 (lightship)")
+	resp, err := mustNew(t, fast).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ua := rec.got()[0].UserAgent; ua != "docker/20.10 (lightship)" {
+		t.Fatalf("User-Agent %q: the caller's was replaced", ua)
+	}
+}

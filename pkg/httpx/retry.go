@@ -35,7 +35,9 @@ func mayRetry(req *http.Request) bool {
 // may be retried (idempotent method or Retryable) and attempts remain. The
 // last response (any status) or error is returned; the caller closes the body.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	req.Header.Set("User-Agent", c.opts.UserAgent)
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", c.opts.UserAgent)
+	}
 	// A body that cannot be produced again makes the request unrepeatable.
 	retry := mayRetry(req) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
 	for attempt := 0; ; attempt++ {

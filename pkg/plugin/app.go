@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/lightship-ci/lightship/pkg/drone"
 	"github.com/lightship-ci/lightship/pkg/redact"
 	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 )
 
@@ -127,6 +129,11 @@ func cliSettingsError(err error) *SettingsError {
 // preRegisterSecrets adds to red the raw values of the secret settings as
 // found in their environment variables and in args, before parsing.
 func (a App) preRegisterSecrets(flags []cli.Flag, args []string, red *redact.Redactor) {
+	for _, name := range ambientSecrets {
+		if v, ok := os.LookupEnv(name); ok {
+			red.Add(v)
+		}
+	}
 	for _, f := range flags {
 		names := f.Names()
 		if !slices.ContainsFunc(names, func(n string) bool { return slices.Contains(a.Secrets, n) }) {
@@ -155,6 +162,10 @@ func (a App) preRegisterSecrets(flags []cli.Flag, args []string, red *redact.Red
 		}
 	}
 }
+
+// ambientSecrets are variables the CI itself may hand a step that hold
+// credentials (the clone netrc), masked whatever the plugin's settings.
+var ambientSecrets = []string{"DRONE_NETRC_PASSWORD", "CI_NETRC_PASSWORD"}
 
 // addSecret registers v, and each item when v is a comma or newline list.
 func addSecret(red *redact.Redactor, v string) {
@@ -196,19 +207,40 @@ func (a App) action(ctx context.Context, c *cli.Context, common *Common, red *re
 		Common: *common, Log: log, Stdout: out, Redactor: red, Build: meta,
 		Workspace: ws, Version: a.Version, Args: c.Args().Slice(), Name: a.Name,
 	}
-	if err := a.Plugin.Validate(env); err != nil {
+	if err := guarded(log, func() error { return a.Plugin.Validate(env) }); err != nil {
 		var se *SettingsError
-		if !errors.As(err, &se) {
+		var pe *panicError
+		if !errors.As(err, &se) && !errors.As(err, &pe) {
 			err = &SettingsError{Setting: "settings", Msg: err.Error()}
 		}
 		log.Error(red.Scrub(err.Error()))
 		return err
 	}
-	if err := a.Plugin.Execute(ctx, env); err != nil {
+	if err := guarded(log, func() error { return a.Plugin.Execute(ctx, env) }); err != nil {
 		log.Error(red.Scrub(err.Error()))
 		return err
 	}
 	return nil
+}
+
+// panicError is a panic of the plugin, caught by guarded. It exits 1.
+type panicError struct{ value any }
+
+func (p *panicError) Error() string {
+	return fmt.Sprintf("internal error (a bug in this plugin): %v", p.value)
+}
+
+// guarded runs fn and turns a panic on its goroutine into an error: the
+// runtime would print the panic value and stack to stderr, past the
+// redactor. The stack is logged (scrubbed) at debug level.
+func guarded(log *logrus.Logger, fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Debugf("panic: %v\n%s", v, debug.Stack())
+			err = &panicError{value: v}
+		}
+	}()
+	return fn()
 }
 
 // registerSecrets adds the value of every secret setting to the redactor

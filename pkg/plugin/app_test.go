@@ -515,3 +515,43 @@ func TestDocsListsPluginAndCommonSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestPanicIsAnErrorNotACrash(t *testing.T) {
+	boom := func(s *testSettings, _ *plugin.Env) error {
+		panic("nil map while using " + s.Password)
+	}
+	for _, where := range []string{"validate", "execute"} {
+		t.Run(where, func(t *testing.T) {
+			s := &testSettings{}
+			if where == "validate" {
+				s.validate = boom
+			} else {
+				s.execute = boom
+			}
+			res := plugintest.Run(t, newTestApp(s), map[string]string{"PLUGIN_REPO": "r", "PLUGIN_PASSWORD": canary, "PLUGIN_LOG_LEVEL": "debug"})
+			if res.Code != 1 {
+				t.Fatalf("exit %d, want 1: %s", res.Code, res.Output())
+			}
+			if !strings.Contains(res.Output(), "internal error") || !strings.Contains(res.Output(), "goroutine") {
+				t.Fatalf("want the error and, at debug, the stack:\n%s", res.Output())
+			}
+			assertNoSecrets(t, res.Output())
+		})
+	}
+}
+
+func TestCloneCredentialsMasked(t *testing.T) {
+	execute := func(_ *testSettings, env *plugin.Env) error {
+		env.Log.Infof("netrc %s / %s", os.Getenv("DRONE_NETRC_PASSWORD"), os.Getenv("CI_NETRC_PASSWORD"))
+		return nil
+	}
+	res := plugintest.Run(t, newTestApp(&testSettings{execute: execute}), map[string]string{
+		"PLUGIN_REPO": "r", "DRONE_NETRC_PASSWORD": "alpha-netrc", "CI_NETRC_PASSWORD": "beta-netrc",
+	})
+	if res.Code != 0 || strings.Contains(res.Output(), "alpha-netrc") || strings.Contains(res.Output(), "beta-netrc") {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	if !strings.Contains(res.Output(), "netrc ****** / ******") {
+		t.Fatalf("netrc passwords not masked:\n%s", res.Output())
+	}
+}
