@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseMillis(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"2000", 2000, true}, {"2s", 2000, true}, {"1m", 60000, true}, {"250ms", 250, true}, {"0", 0, true},
+		{"-1", 0, false}, {"fast", 0, false}, {"", 0, false},
+	} {
+		got, err := parseMillis(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseMillis(%q) = %d, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		unit time.Duration
+		want time.Duration
+		ok   bool
+	}{
+		{"600", time.Second, 10 * time.Minute, true}, {"5m", time.Second, 5 * time.Minute, true},
+		{"1.5", time.Second, 1500 * time.Millisecond, true}, {"250", time.Millisecond, 250 * time.Millisecond, true},
+		{"soon", time.Second, 0, false},
+	} {
+		got, err := parseDuration(tc.in, tc.unit)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseDuration(%q) = %s, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestParseLabels(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"a=1,b=2", "a=1 b=2"},
+		{"a=1\nb = x=y", "a=1 b=x=y"},
+		{`{"a":"1","b":true}`, "a=1 b=true"},
+		{"", ""},
+	} {
+		ls, err := parseLabels(tc.in)
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		var got []string
+		for _, l := range ls {
+			got = append(got, l.Key+"="+l.Value)
+		}
+		if g := strings.Join(sortStrings(got), " "); g != tc.want {
+			t.Errorf("%q: %s, want %s", tc.in, g, tc.want)
+		}
+	}
+	for _, bad := range []string{"novalue", `{"a":{"b":1}}`, `{bad`, "a b=1"} {
+		if _, err := parseLabels(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func sortStrings(s []string) []string {
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s
+}
+
+func TestNormalizeV2LikeGoRancher(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://r:8080":                        "http://r:8080/v2-beta",
+		"http://r:8080/":                       "http://r:8080/v2-beta",
+		"http://r:8080/v1":                     "http://r:8080/v2-beta",
+		"http://r:8080/v1/projects/1a5":        "http://r:8080/v2-beta/projects/1a5",
+		"http://r:8080/v2-beta/projects/1a870": "http://r:8080/v2-beta/projects/1a870",
+		"https://r/v2-beta/projects/1a5/":      "https://r/v2-beta/projects/1a5",
+	} {
+		u, _ := url.Parse(in)
+		if got := normalizeV2(u).String(); got != want {
+			t.Errorf("%s -> %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestSplitV3(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"https://r/v3":                          {"https://r/v3", ""},
+		"https://r/v3/project/c-a:p-b":          {"https://r/v3", "c-a:p-b"},
+		"https://r/v3/projects/c-a:p-b/":        {"https://r/v3", "c-a:p-b"},
+		"https://r/rancher/v3/project/c-a:p-b/": {"https://r/rancher/v3", "c-a:p-b"},
+		"https://r":                             {"https://r/v3", ""},
+	} {
+		u, _ := url.Parse(in)
+		root, p := splitV3(u)
+		if root.String() != want[0] || p != want[1] {
+			t.Errorf("%s -> %s %s", in, root, p)
+		}
+	}
+}
+
+func TestTraefikLabels(t *testing.T) {
+	ls, err := Traefik{Enable: "stack", Domain: "a.com,b.com", Alias: "www,", Port: "8080", Protocol: "https"}.labels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range ls {
+		got = append(got, l.Key+"="+l.Value)
+	}
+	if g := strings.Join(got, " "); g != "traefik.enable=stack traefik.domain=a.com,b.com traefik.alias=www, traefik.port=8080 traefik.protocol=https" {
+		t.Errorf("labels: %s", g)
+	}
+	for _, bad := range []Traefik{{Enable: "1"}, {Port: "0"}, {Port: "99999"}, {Protocol: "tcp"}, {Alias: "a, b"}} {
+		if _, err := bad.labels(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestBuildUpgradeChangesOnlyImageAndLabels(t *testing.T) {
+	lc := `{"imageUuid":"docker:old:1","labels":{"keep":"me","a":"1"},"secrets":[{"secretId":"1se1"}],"environment":{"K":"v"},"n":1.50,"b":false,"z":null}`
+	s := &Settings{image: "new@sha256:abc", BatchSize: 2, intervalMS: 500, StartFirst: true, Confirm: true, Rollback: true, timeout: time.Minute,
+		labels: []label{{"a", "2"}, {"new", "x"}}}
+	sv := &v2Service{Name: "web", LaunchConfig: json.RawMessage(lc)}
+	p, err := buildUpgrade(sv, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"inServiceStrategy":{"batchSize":2,"intervalMillis":500,"launchConfig":{"b":false,"environment":{"K":"v"},"imageUuid":"docker:new@sha256:abc","labels":{"a":"2","keep":"me","new":"x"},"n":1.50,"secrets":[{"secretId":"1se1"}],"z":null},"startFirst":true},"toServiceStrategy":null}`
+	if string(p.body) != want {
+		t.Errorf("body:\n%s\nwant\n%s", p.body, want)
+	}
+	if !strings.Contains(strings.Join(p.changes, " "), "~a=1->2 +new=x") {
+		t.Errorf("changes: %v", p.changes)
+	}
+	sv.RetainIP = true
+	if p, _ = buildUpgrade(sv, s); p.startFirst || !strings.Contains(string(p.body), `"startFirst":false`) {
+		t.Errorf("retainIp: %s", p.body)
+	}
+}
