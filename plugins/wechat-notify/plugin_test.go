@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -477,5 +480,54 @@ func TestTransportErrorsDoNotPrintURLs(t *testing.T) {
 	}
 	if strings.Contains(r.Output(), fake.Token()) {
 		t.Fatal("token printed")
+	}
+}
+
+func TestNotWeComJSONIsNotRetried(t *testing.T) {
+	var calls atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html>login</html>"))
+	}))
+	defer proxy.Close()
+	r := run(t, map[string]string{"PLUGIN_WEBHOOK": canaryKey, "PLUGIN_API_BASE": proxy.URL, "DRONE_BUILD_LINK": "https://d/1"})
+	if r.Code != 1 || calls.Load() != 1 || !strings.Contains(r.Output(), "decode answer") {
+		t.Fatalf("exit %d after %d calls:\n%s", r.Code, calls.Load(), r.Output())
+	}
+}
+
+func TestUnreachableWeComIsRetriedThenFails(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	r := run(t, map[string]string{"PLUGIN_WEBHOOK": canaryKey, "PLUGIN_API_BASE": "http://" + addr, "PLUGIN_RETRIES": "2"})
+	if r.Code != 1 || strings.Count(r.Output(), "again in") != 2 || !strings.Contains(r.Output(), "connection refused") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+}
+
+func TestHTTPSWithCACertAndUntrustedCertificate(t *testing.T) {
+	fake := startFake(t, wecom.Options{})
+	tlsSrv := httptest.NewUnstartedServer(fake)
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})
+	r := run(t, appEnv(fake, "PLUGIN_API_BASE", tlsSrv.URL, "PLUGIN_CA_CERT", string(pemCert)))
+	if r.Code != 0 {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	only(t, fake)
+	before := len(fake.Requests())
+	r = run(t, appEnv(fake, "PLUGIN_API_BASE", tlsSrv.URL))
+	if r.Code != 1 || !strings.Contains(r.Output(), "certificate") || strings.Contains(r.Output(), "again in") {
+		t.Fatalf("untrusted certificate: exit %d:\n%s", r.Code, r.Output())
+	}
+	if len(fake.Requests()) != before {
+		t.Fatal("a request passed an untrusted certificate")
 	}
 }

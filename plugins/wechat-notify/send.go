@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -126,6 +129,9 @@ func stripURL(api string, err error) error {
 	return nil
 }
 
+// transient says whether another attempt may succeed: WeCom busy, server
+// errors, and network failures, but not a certificate WeCom's host cannot
+// present, nor an answer that is not WeCom's JSON (a proxy's login page).
 func transient(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -135,7 +141,19 @@ func transient(err error) bool {
 	if errors.As(err, &se) {
 		return se.StatusCode == http.StatusTooManyRequests || se.StatusCode >= 500
 	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	var (
+		certErr *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		hostErr x509.HostnameError
+		syntax  *json.SyntaxError
+		typeErr *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &hostErr),
+		errors.As(err, &syntax), errors.As(err, &typeErr), errors.Is(err, context.Canceled):
+		return false
+	}
+	return true
 }
 
 // getToken fetches the app's access token; the token is registered as a
