@@ -77,6 +77,15 @@ func (a App) Run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	defer out.Flush()
 	defer errOut.Flush()
 
+	var common Common
+	flags := append(append([]cli.Flag{}, a.Flags...), common.flags()...)
+	// urfave/cli quotes a value it cannot parse, and the Action (where the
+	// parsed values are registered) never runs then: register the raw values
+	// of secret settings first, and again once the env files are loaded.
+	a.preRegisterSecrets(flags, args, red)
+	// An empty PLUGIN_X would keep env_file's PLUGIN_X out (godotenv.Load
+	// does not override set variables): unset empties before and after.
+	unsetEmpty(flags)
 	runtime := a.RuntimeEnvFiles
 	if runtime == nil {
 		runtime = defaultRuntimeEnvFiles()
@@ -85,13 +94,7 @@ func (a App) Run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(errOut, "error: %s\n", red.Scrub(err.Error()))
 		return ExitCode(err)
 	}
-
-	var common Common
-	flags := append(append([]cli.Flag{}, a.Flags...), common.flags()...)
 	unsetEmpty(flags)
-	// urfave/cli quotes a value it cannot parse, and the Action (where the
-	// parsed values are registered) never runs then: register the raw values
-	// of secret settings first.
 	a.preRegisterSecrets(flags, args, red)
 	var runErr error
 	app := a.cliApp(flags, out, errOut)

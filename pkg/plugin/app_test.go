@@ -231,6 +231,25 @@ func TestEnvFileLoadsSettingsWithoutOverriding(t *testing.T) {
 	}
 }
 
+func TestEnvFileFillsEmptySettings(t *testing.T) {
+	f := writeFile(t, "build.env", "PLUGIN_REPO=from-file\nPLUGIN_COUNT=\nPLUGIN_PASSWORD="+canary+"\n")
+	var seen testSettings
+	execute := func(s *testSettings, env *plugin.Env) error {
+		env.Log.Infof("password %s", s.Password)
+		return nil
+	}
+	res := plugintest.Run(t, newTestApp(&testSettings{seen: &seen, execute: execute}), map[string]string{
+		"PLUGIN_REPO": "", "PLUGIN_COUNT": "", "PLUGIN_ENV_FILE": f,
+	})
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Output())
+	}
+	if seen.Repo != "from-file" || seen.Count != 1 || seen.Password != canary {
+		t.Fatalf("repo %q count %d password set %v: an empty variable kept the file's value out", seen.Repo, seen.Count, seen.Password == canary)
+	}
+	assertNoSecrets(t, res.Output())
+}
+
 func TestRuntimeEnvFileOverrides(t *testing.T) {
 	envFile := writeFile(t, "build.env", "PLUGIN_COUNT=5\n")
 	runtime := writeFile(t, "env", "PLUGIN_COUNT=11\nPLUGIN_REPO=runtime\n")
