@@ -86,11 +86,11 @@ func (c Credentials) secrets() []string {
 
 // registryAuth is the X-Registry-Auth value: base64url JSON, as the daemon
 // decodes it. Empty for anonymous pushes.
-func registryAuth(c Credentials, serverAddress string) (string, error) {
+func registryAuth(c Credentials, host string) (string, error) {
 	if c.Source == "" {
 		return "", nil
 	}
 	return registry.EncodeAuthConfig(registry.AuthConfig{
-		Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken, ServerAddress: serverAddress,
+		Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken, ServerAddress: serverAddress(host),
 	})
 }

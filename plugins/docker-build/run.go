@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	"github.com/lightship-ci/lightship/pkg/result"
@@ -60,6 +61,12 @@ func (r *runner) run(ctx context.Context) (err error) {
 		}
 		if !ping.Experimental {
 			return plugin.Invalid("squash", "the daemon does not run with experimental features, which --squash needs")
+		}
+	}
+	if p.Push {
+		// Fail on bad credentials before spending time on the build.
+		if err := r.login(ctx); err != nil {
+			return err
 		}
 	}
 	if err := r.pullThroughMirror(ctx); err != nil {
@@ -193,6 +200,30 @@ func (r *runner) pushAll(ctx context.Context, harbor *harborClient) error {
 		r.env.Log.Infof("pushed %s@%s", ref, res.Digest)
 	}
 	return nil
+}
+
+// login checks the credentials through the daemon, as docker login does,
+// before any push: with Basic auth the daemon would otherwise retry each
+// refused layer upload for about a minute before giving up.
+func (r *runner) login(ctx context.Context) error {
+	a := r.plan.Auth
+	if a.Source == "" || a.IdentityToken != "" {
+		return nil
+	}
+	_, err := r.daemon.RegistryLogin(ctx, registry.AuthConfig{Username: a.Username, Password: a.Password, ServerAddress: serverAddress(r.plan.Registry)})
+	if err != nil {
+		return fmt.Errorf("log in to %s as %q: %w", r.plan.Registry, a.Username, err)
+	}
+	r.env.Log.Infof("logged in to %s as %q", r.plan.Registry, a.Username)
+	return nil
+}
+
+// serverAddress is the login address of a registry host (Docker Hub's is a URL).
+func serverAddress(host string) string {
+	if host == "docker.io" {
+		return "https://index.docker.io/v1/"
+	}
+	return host
 }
 
 func (r *runner) pushWithRetry(ctx context.Context, ref, auth string) (streamResult, error) {

@@ -83,9 +83,14 @@ func readStream(r io.Reader, out io.Writer) (streamResult, error) {
 		}
 		if m.Status != "" {
 			// Progress updates repeat the same status; print each change once.
+			// "Retrying in 5 seconds" counts down once a second: print it once.
+			status := m.Status
+			if strings.HasPrefix(status, "Retrying in ") {
+				status = "Retrying"
+			}
 			key := m.ID
-			if key == "" || lastStatus[key] != m.Status {
-				lastStatus[key] = m.Status
+			if key == "" || lastStatus[key] != status {
+				lastStatus[key] = status
 				if m.ID != "" {
 					fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
 				} else {

@@ -92,7 +92,7 @@ func New(ctx context.Context, o Options) (*Registry, error) {
 	// level; keep test output readable.
 	quietOnce.Do(func() {
 		if logrus.StandardLogger().GetLevel() == logrus.InfoLevel {
-			logrus.StandardLogger().SetLevel(logrus.WarnLevel)
+			logrus.StandardLogger().SetLevel(logrus.FatalLevel)
 		}
 	})
 	conf := &configuration.Configuration{
