@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -193,5 +194,30 @@ func TestRenderTextcard(t *testing.T) {
 	want := "┌─ app 1000002 → @all · textcard\n│ 【test】\n│ 2024-05-01\n│ » failure\n│ by alice\n│ [详情] https://d/1\n└─\n"
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestTokensExpireAfterTheirTTL(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(1_700_000_000)
+	s := start(t, Options{CorpID: "ww1", CorpSecret: secret, AgentID: 7, TokenTTL: time.Hour,
+		Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
+	q := url.Values{"corpid": {"ww1"}, "corpsecret": {secret}}
+	r := call(t, "GET", s.URL+"/cgi-bin/gettoken?"+q.Encode(), "")
+	if r["expires_in"] != float64(3600) {
+		t.Fatalf("expires_in: %v", r)
+	}
+	tok := r["access_token"].(string)
+	body := `{"touser":"@all","msgtype":"text","agentid":7,"text":{"content":"x"}}`
+	clock.Add(3599)
+	if r := call(t, "POST", s.URL+"/cgi-bin/message/send?access_token="+tok, body); errcode(r) != 0 {
+		t.Fatalf("inside the TTL: %v", r)
+	}
+	clock.Add(1)
+	if r := call(t, "POST", s.URL+"/cgi-bin/message/send?access_token="+tok, body); errcode(r) != 42001 {
+		t.Fatalf("at the TTL: %v", r)
+	}
+	if getToken(t, s) == tok {
+		t.Fatal("an expired token was issued again")
 	}
 }
