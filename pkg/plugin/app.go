@@ -5,6 +5,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -170,12 +171,37 @@ func (a App) preRegisterSecrets(flags []cli.Flag, args []string, red *redact.Red
 // credentials (the clone netrc), masked whatever the plugin's settings.
 var ambientSecrets = []string{"DRONE_NETRC_PASSWORD", "CI_NETRC_PASSWORD"}
 
-// addSecret registers v, and each item when v is a comma or newline list.
+// addSecret registers v, each item when v is a comma or newline list, and
+// each string in it when v is JSON (Drone passes maps and lists of objects
+// as JSON).
 func addSecret(red *redact.Redactor, v string) {
 	red.Add(v)
 	if strings.ContainsAny(v, ",\n") {
 		red.Add(strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '\n' })...)
 	}
+	var doc any
+	if t := strings.TrimSpace(v); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+		if json.Unmarshal([]byte(t), &doc) == nil {
+			red.Add(jsonStrings(doc, nil)...)
+		}
+	}
+}
+
+// jsonStrings appends the string values (not keys) in a decoded JSON document.
+func jsonStrings(v any, out []string) []string {
+	switch v := v.(type) {
+	case string:
+		out = append(out, v)
+	case []any:
+		for _, e := range v {
+			out = jsonStrings(e, out)
+		}
+	case map[string]any:
+		for _, e := range v {
+			out = jsonStrings(e, out)
+		}
+	}
+	return out
 }
 
 func (a App) cliApp(flags []cli.Flag, out, errOut io.Writer) *cli.App {

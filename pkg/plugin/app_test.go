@@ -574,3 +574,20 @@ func TestCloneCredentialsMasked(t *testing.T) {
 		t.Fatalf("netrc passwords not masked:\n%s", res.Output())
 	}
 }
+
+func TestJSONSecretValuesMasked(t *testing.T) {
+	execute := func(s *testSettings, env *plugin.Env) error {
+		env.Log.Infof("user %s", "json-leaf-one")
+		env.Log.Infof("key %s", "json-leaf-two")
+		return nil
+	}
+	res := plugintest.Run(t, newTestApp(&testSettings{execute: execute}), map[string]string{
+		"PLUGIN_REPO": "r", "PLUGIN_PASSWORD": `{"registry":{"user":"json-leaf-one"},"keys":["json-leaf-two"]}`,
+	})
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Output())
+	}
+	if strings.Contains(res.Output(), "json-leaf") {
+		t.Fatalf("a string inside a JSON secret was printed:\n%s", res.Output())
+	}
+}

@@ -32,7 +32,8 @@ func New() *Redactor {
 // base64 forms, since secrets travel in query strings and auth headers, and
 // in its Go-quoted (%q) and JSON-escaped forms, since errors and JSON output
 // escape quotes and backslashes. Each line of a multi-line secret (a PEM key)
-// is masked on its own too, so a line-wise printer cannot leak it.
+// is masked on its own too, so a line-wise printer cannot leak it. So is
+// the part of any longer base64 value that encodes the secret.
 // Empty values are ignored.
 func (r *Redactor) Add(secrets ...string) {
 	r.mu.Lock()
@@ -75,6 +76,32 @@ func forms(s string) []string {
 		base64.URLEncoding.EncodeToString([]byte(s)),
 		base64.RawStdEncoding.EncodeToString([]byte(s)),
 		base64.RawURLEncoding.EncodeToString([]byte(s)),
+	}
+	return append(out, base64Cores(s)...)
+}
+
+// minCore is the shortest base64 core masked: shorter runs of base64
+// characters occur in ordinary text by chance.
+const minCore = 8
+
+// base64Cores returns the base64 characters that encode s whatever bytes
+// come before and after it, for each of the three alignments s can have in
+// a longer encoded value: an "Authorization: Basic" header encodes
+// user:password, Docker's X-Registry-Auth a JSON document holding it.
+func base64Cores(s string) []string {
+	var out []string
+	for k := range 3 {
+		buf := append(make([]byte, k), s...)
+		full := len(buf) - len(buf)%3
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			core := enc.EncodeToString(buf[:full])
+			if k > 0 && len(core) >= 4 {
+				core = core[4:] // the first group mixes in the bytes before s
+			}
+			if len(core) >= minCore {
+				out = append(out, core)
+			}
+		}
 	}
 	return out
 }

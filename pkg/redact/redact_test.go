@@ -327,3 +327,33 @@ func TestHookConcurrentWithAdd(t *testing.T) {
 		t.Fatalf("Scrub = %q", got)
 	}
 }
+
+func TestSecretInsideLongerBase64(t *testing.T) {
+	r := New()
+	r.Add(canary)
+	basic := base64.StdEncoding.EncodeToString([]byte("admin:" + canary))
+	for _, user := range []string{"a", "ab", "abc", "robot$proj+ci"} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			auth := enc.EncodeToString([]byte(`{"username":"` + user + `","password":"` + canary + `","serveraddress":"harbor"}`))
+			got := r.Scrub("X-Registry-Auth: " + auth)
+			if !strings.Contains(got, Mask) {
+				t.Errorf("user %q: registry auth not masked: %s", user, got)
+			}
+			// The encoded secret is replaced, so the header changed.
+			if strings.Contains(got, auth) {
+				t.Errorf("user %q: header unchanged", user)
+			}
+		}
+	}
+	got := r.Scrub("Authorization: Basic " + basic)
+	if strings.Contains(got, basic) || !strings.Contains(got, Mask) {
+		t.Fatalf("basic auth not masked: %s", got)
+	}
+	// Short secrets have no core long enough to be told from chance.
+	short := New()
+	short.Add("abc")
+	enc := base64.StdEncoding.EncodeToString([]byte("xxabcyy"))
+	if got := short.Scrub(enc); got != enc {
+		t.Fatalf("short secret masked a longer base64 value: %q", got)
+	}
+}
