@@ -1,0 +1,3 @@
+module example.com/demo/web
+
+go 1.26
