@@ -104,7 +104,7 @@ func (s *Settings) Message(m drone.Metadata, lookup func(string) (string, bool))
 		p.Skip = why
 		return p, nil
 	}
-	rc := renderContext{status: p.Status, loc: c.loc, lookup: lookup}
+	rc := renderContext{status: p.Status, loc: c.loc, lookup: lookup, literals: ciLiterals(m)}
 	d := templateData(m, p.Status)
 	d.URL = m.Build.Link
 

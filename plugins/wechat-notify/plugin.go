@@ -151,8 +151,9 @@ Helpers, named as in drone-template-lib: ` + "`uppercasefirst uppercase lowercas
 
 ` + "`${DRONE_*}` and `${CI_*}`" + ` references are expanded too (for ` + "`docker run`" + `, where no CI substitutes them);
 no other variable is expanded, and netrc credentials never are. ` + "`$${X}`" + ` stands for a literal ` + "`${X}`" + `.
-Values are inserted as text, never parsed as templates. A template that does not parse or run
-exits 2 naming the setting.
+Values are inserted as text, never parsed as templates; a commit message holding ` + "`{{`" + ` that the CI
+already pasted into a setting (Drone substitutes ` + "`${DRONE_COMMIT_MESSAGE}`" + ` itself) is shown as written.
+A template that does not parse or run exits 2 naming the setting.
 
 Body precedence: ` + "`template_success`/`template_failure`" + ` (by status), ` + "`message`, `template_file`, `description`" + `, then the
 default message (` + "`lang`" + ` zh or en, status in colour). For text and markdown an explicit ` + "`title`" + ` becomes the first line.

@@ -182,6 +182,20 @@ func TestDockerRunExpandsDroneRefs(t *testing.T) {
 	}
 }
 
+func TestCommitMessageWithBracesPastedByDrone(t *testing.T) {
+	// Drone 0.8 substituted ${DRONE_COMMIT_MESSAGE} into the description
+	// before the plugin runs: the braces are the commit's, not a template.
+	fake := startFake(t, wecom.Options{})
+	msg := "fix {{ msg }} binding ${DRONE_REPO}"
+	r := run(t, appEnv(fake, "DRONE_COMMIT_MESSAGE", msg, "PLUGIN_DESCRIPTION", "更新内容: "+msg+" by {{ .Commit.Author }}"))
+	if r.Code != 0 {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	if d := only(t, fake).Description; d != "更新内容: "+msg+" by alice" {
+		t.Fatalf("description %q", d)
+	}
+}
+
 func TestRobotMarkdownWithMentions(t *testing.T) {
 	fake := startFake(t, wecom.Options{CorpID: "unused"})
 	env := map[string]string{

@@ -61,6 +61,35 @@ type renderContext struct {
 	status string
 	loc    *time.Location
 	lookup func(string) (string, bool)
+	// literals are values a CI may already have pasted into the settings
+	// (Drone substitutes ${DRONE_COMMIT_MESSAGE} before the plugin runs).
+	literals []string
+}
+
+// ciLiterals are the commit texts that may hold "{{" and reach a setting
+// through the CI's own substitution.
+func ciLiterals(m drone.Metadata) []string {
+	return []string{m.Commit.Message.String(), m.Commit.Message.Title, m.Commit.Message.Body}
+}
+
+// prepare turns a setting's text into template source: each literal holding
+// template delimiters becomes an action printing it as written (so "fix
+// {{ msg }}" that Drone pasted into the description does not fail), then
+// ${DRONE_*} references are expanded outside those literals.
+func prepare(text string, literals []string) string {
+	var quoted []string
+	for _, l := range literals {
+		if len(l) < 4 || (!strings.Contains(l, "{{") && !strings.Contains(l, "}}")) || !strings.Contains(text, l) {
+			continue
+		}
+		text = strings.ReplaceAll(text, l, fmt.Sprintf("\x00%d\x00", len(quoted)))
+		quoted = append(quoted, "{{ "+strconv.Quote(l)+" }}")
+	}
+	text = expandRefs(text)
+	for i, q := range quoted {
+		text = strings.ReplaceAll(text, fmt.Sprintf("\x00%d\x00", i), q)
+	}
+	return text
 }
 
 // ciEnvAllowed says whether ${NAME} may reach a message: CI metadata only,
@@ -120,7 +149,7 @@ func isVarName(s string) bool {
 }
 
 func parseTemplate(setting, text string, rc renderContext) (*template.Template, error) {
-	t, err := template.New(setting).Option("missingkey=error").Funcs(funcs(rc)).Parse(expandRefs(text))
+	t, err := template.New(setting).Option("missingkey=error").Funcs(funcs(rc)).Parse(prepare(text, rc.literals))
 	if err != nil {
 		return nil, errorf(setting, "template: %v", trimTemplateErr(err))
 	}

@@ -112,7 +112,7 @@ func (s *Settings) Validate(env *plugin.Env) error {
 		if t.text == "" {
 			continue
 		}
-		if _, err := parseTemplate(t.setting, t.text, renderContext{}); err != nil {
+		if _, err := parseTemplate(t.setting, t.text, renderContext{literals: ciLiterals(env.Build)}); err != nil {
 			return err
 		}
 	}
