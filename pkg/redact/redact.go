@@ -147,6 +147,30 @@ func (r *Redactor) Scrub(s string) string {
 	return r.replacer.Replace(s)
 }
 
+// safeCut returns the largest i <= c at which s can be split without
+// cutting through a registered form.
+func (r *Redactor) safeCut(s string, c int) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for moved := true; moved; {
+		moved = false
+		for f := range r.forms {
+			for lo := max(c-len(f)+1, 0); lo < c; {
+				j := strings.Index(s[lo:], f)
+				if j < 0 || lo+j >= c {
+					break
+				}
+				if start := lo + j; start+len(f) > c {
+					c, moved = start, true
+					break
+				}
+				lo += j + 1
+			}
+		}
+	}
+	return c
+}
+
 // Error wraps err so that its message is scrubbed. errors.Is and errors.As
 // still see the original chain. It returns nil for a nil error.
 func (r *Redactor) Error(err error) error {

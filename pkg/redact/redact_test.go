@@ -357,3 +357,68 @@ func TestSecretInsideLongerBase64(t *testing.T) {
 		t.Fatalf("short secret masked a longer base64 value: %q", got)
 	}
 }
+
+func TestWriterCarriageReturnEndsALine(t *testing.T) {
+	r := New()
+	r.Add("progress-secret")
+	var out bytes.Buffer
+	w := r.Writer(&out)
+	_, _ = io.WriteString(w, "10% progress-secret\r20% progress-sec")
+	if got := out.String(); got != "10% ******\r" {
+		t.Fatalf("got %q", got)
+	}
+	_, _ = io.WriteString(w, "ret\r")
+	if got := out.String(); got != "10% ******\r20% ******\r" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestWriterBoundsAPartialLine(t *testing.T) {
+	r := New()
+	const secret = "bounded-buffer-secret"
+	r.Add(secret)
+	var out bytes.Buffer
+	w := r.Writer(&out)
+	// A secret lies across the point where the held line is cut.
+	chunk := strings.Repeat("x", maxHeld/2-5)
+	for _, p := range []string{chunk, secret, chunk, secret[:7], secret[7:], chunk} {
+		if _, err := io.WriteString(w, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out.Len() == 0 {
+		t.Fatal("nothing written: the partial line is unbounded")
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.Contains(got, "bounded-") || strings.Contains(got, "-secret") || strings.Count(got, Mask) != 2 {
+		t.Fatalf("secret leaked or lost across the cut (%d masks)", strings.Count(got, Mask))
+	}
+	if want := 3*len(chunk) + 2*len(Mask); len(got) != want {
+		t.Fatalf("wrote %d bytes, want %d", len(got), want)
+	}
+}
+
+func TestSafeCut(t *testing.T) {
+	r := New()
+	r.Add("secret")
+	tests := []struct {
+		s    string
+		c    int
+		want int
+	}{
+		{"aaasecretbbb", 5, 3},
+		{"aaasecretbbb", 3, 3},
+		{"aaasecretbbb", 9, 9},
+		{"aaasecretbbb", 11, 11},
+		{"secretsecret", 8, 6},
+		{"sesecret", 4, 2},
+	}
+	for _, tt := range tests {
+		if got := r.safeCut(tt.s, tt.c); got != tt.want {
+			t.Errorf("safeCut(%q, %d) = %d, want %d", tt.s, tt.c, got, tt.want)
+		}
+	}
+}

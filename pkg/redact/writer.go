@@ -22,17 +22,25 @@ type LineWriter struct {
 	buf []byte
 }
 
-// Write implements io.Writer.
+// maxHeld bounds the partial line a LineWriter holds: past it, the part no
+// secret crosses is written.
+const maxHeld = 64 << 10
+
+// Write implements io.Writer. A carriage return ends a line too (progress
+// output redraws one line with \r).
 func (l *LineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf = append(l.buf, p...)
-	i := bytes.LastIndexByte(l.buf, '\n')
-	if i < 0 {
+	i := bytes.LastIndexAny(l.buf, "\n\r") + 1
+	if i == 0 && len(l.buf) > maxHeld {
+		i = l.r.safeCut(string(l.buf), len(l.buf)-maxHeld/2)
+	}
+	if i == 0 {
 		return len(p), nil
 	}
-	out := l.r.Scrub(string(l.buf[:i+1]))
-	l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	out := l.r.Scrub(string(l.buf[:i]))
+	l.buf = append(l.buf[:0], l.buf[i:]...)
 	if _, err := io.WriteString(l.w, out); err != nil {
 		return 0, err
 	}
