@@ -132,7 +132,7 @@ func (s *Settings) Message(m drone.Metadata, lookup func(string) (string, bool))
 	d.Title = title
 
 	if c.app {
-		if p.App, err = s.appMessage(d, rc, title, link); err != nil {
+		if p.App, err = s.appMessage(d, rc, title, link, &p.Notes); err != nil {
 			return p, err
 		}
 	}
@@ -178,12 +178,19 @@ func (s *Settings) withTitle(mt, title, body string, custom bool) string {
 	return title + "\n" + body
 }
 
-func (s *Settings) appMessage(d TemplateData, rc renderContext, title, link string) (*AppMessage, error) {
+func (s *Settings) appMessage(d TemplateData, rc renderContext, title, link string, notes *[]string) (*AppMessage, error) {
 	c := s.cfg
 	mt := c.appType
 	msg := &AppMessage{
 		ToUser: strings.Join(c.toUser, "|"), ToParty: strings.Join(c.toParty, "|"), ToTag: strings.Join(c.toTag, "|"),
-		MsgType: mt, AgentID: c.agentID, Safe: boolInt(s.Safe),
+		MsgType: mt, AgentID: c.agentID,
+	}
+	// WeCom honours safe for text only among these types (news + safe is
+	// refused with 40074), so it is sent only there.
+	if s.Safe && mt == "text" {
+		msg.Safe = 1
+	} else if s.Safe {
+		*notes = append(*notes, "safe applies to text messages only; ignored for "+mt)
 	}
 	if s.EnableDuplicateCheck {
 		msg.EnableDuplicateCheck, msg.DuplicateCheckInterval = 1, s.DuplicateCheckInterval
@@ -290,13 +297,6 @@ func (s *Settings) robotMessage(d TemplateData, rc renderContext, m drone.Metada
 		}
 	}
 	return msg, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // checkLink refuses a link WeCom would refuse or that cannot be cut.

@@ -201,10 +201,18 @@ func TestMessagePlans(t *testing.T) {
 				t.Fatalf("%q", got)
 			}
 		}},
-		{"english news", with(app, "msgtype", "news", "lang", "en", "pic_url", "https://example.com/p.png"), meta(), func(t *testing.T, p Plan) {
+		{"english news", with(app, "msgtype", "news", "lang", "en", "pic_url", "https://example.com/p.png", "safe", "true"), meta(), func(t *testing.T, p Plan) {
 			a := p.App.News.Articles[0]
 			if a.Title != "registry/test #42 succeeded" || !strings.HasPrefix(a.Description, "Build succeeded") || a.PicURL == "" {
 				t.Fatalf("%+v", a)
+			}
+			if p.App.Safe != 0 || len(p.Notes) != 1 {
+				t.Fatalf("news must not be sent safe: safe %d, notes %q", p.App.Safe, p.Notes)
+			}
+		}},
+		{"safe text", with(app, "msgtype", "text", "safe", "true"), meta(), func(t *testing.T, p Plan) {
+			if p.App.Safe != 1 {
+				t.Fatalf("safe %d", p.App.Safe)
 			}
 		}},
 		{"only_on failure skips a success", with(app, "only_on", "failure"), meta(), func(t *testing.T, p Plan) {
@@ -311,7 +319,6 @@ func TestSettingsErrors(t *testing.T) {
 		{"bad only_on", app("only_on", "sometimes"), "PLUGIN_ONLY_ON"},
 		{"bad users", app("users", "alice"), "PLUGIN_USERS"},
 		{"bad lang", app("lang", "fr"), "PLUGIN_LANG"},
-		{"news and safe", app("msgtype", "news", "safe", "true"), "PLUGIN_SAFE"},
 		{"too many parties", app("to_party", strings.Repeat("1|", 101)), "PLUGIN_TO_PARTY"},
 		{"missing template file", app("template_file", "nope.tmpl"), "PLUGIN_TEMPLATE_FILE"},
 	}

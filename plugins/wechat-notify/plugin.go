@@ -75,7 +75,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "msg_url", Usage: "link of the card / article / text (template); default the build link", EnvVars: ev("msg_url", "WEBHOOK_MSG_URL"), Destination: &s.MsgURL},
 		&cli.StringFlag{Name: "btn_txt", Usage: "textcard button text, at most 4 characters (sent as btntxt); WeCom's default 详情", EnvVars: ev("btn_txt", "PLUGIN_BTNTXT", "PLUGIN_BTN_TEXT", "WEBHOOK_BTN_TXT"), Destination: &s.BtnTxt},
 		&cli.StringFlag{Name: "pic_url", Usage: "news article picture URL", EnvVars: ev("pic_url", "PLUGIN_PICURL"), Destination: &s.PicURL},
-		&cli.BoolFlag{Name: "safe", Usage: "app: confidential message (text, textcard, markdown; not news)", EnvVars: ev("safe", "WEBHOOK_SAFE"), Destination: &s.Safe},
+		&cli.BoolFlag{Name: "safe", Usage: "app: confidential, watermarked message (msgtype text only; ignored with a warning otherwise)", EnvVars: ev("safe", "WEBHOOK_SAFE"), Destination: &s.Safe},
 		&cli.BoolFlag{Name: "enable_duplicate_check", Usage: "app: WeCom drops an identical message within duplicate_check_interval", EnvVars: ev("enable_duplicate_check"), Destination: &s.EnableDuplicateCheck},
 		&cli.IntFlag{Name: "duplicate_check_interval", Usage: "seconds, 1 to 14400", Value: 1800, EnvVars: ev("duplicate_check_interval"), Destination: &s.DuplicateCheckInterval},
 		&cli.StringSliceFlag{Name: "webhook", Usage: "group robot keys or full https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... URLs", EnvVars: ev("webhook", "PLUGIN_WEBHOOK_KEY"), Destination: &s.Webhook},

@@ -215,9 +215,6 @@ func (s *Settings) checkTypes(c *config) error {
 			return errorf("msgtype", "%q is not a group robot message type (%s)", s.MsgType, strings.Join(robotTypes, ", "))
 		}
 	}
-	if s.Safe && c.appType == "news" {
-		return errorf("safe", "news messages cannot be safe (WeCom 40074)")
-	}
 	if s.EnableDuplicateCheck && (s.DuplicateCheckInterval < 1 || s.DuplicateCheckInterval > 4*3600) {
 		return errorf("duplicate_check_interval", "%d must be 1 to 14400 seconds", s.DuplicateCheckInterval)
 	}
