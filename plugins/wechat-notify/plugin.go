@@ -219,7 +219,11 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	if s.DryRun {
 		return p.print(env.Stdout, s.cfg)
 	}
-	out, err := s.send(ctx, env, p)
+	c, err := s.newClient(env)
+	if err != nil {
+		return err // a bad ca_cert is a settings error, whatever fail_on_error says
+	}
+	out, err := s.send(ctx, env, c, p)
 	if werr := s.writeResult(env, out); werr != nil {
 		env.Log.Warnf("result file: %v", werr)
 	}

@@ -335,6 +335,14 @@ func TestFailOnErrorFalseWarnsAndExitsZero(t *testing.T) {
 	}
 }
 
+func TestBadCACertExits2EvenWithoutFailOnError(t *testing.T) {
+	fake := startFake(t, wecom.Options{})
+	r := run(t, appEnv(fake, "PLUGIN_CA_CERT", "-----BEGIN CERTIFICATE-----\nnot a cert\n-----END CERTIFICATE-----", "PLUGIN_FAIL_ON_ERROR", "false"))
+	if r.Code != 2 || !strings.Contains(r.Output(), "PLUGIN_CA_CERT") || len(fake.Requests()) != 0 {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+}
+
 func TestNoValidRecipientAndPartialRecipients(t *testing.T) {
 	fake := startFake(t, wecom.Options{Users: []string{"zhangsan"}})
 	r := run(t, appEnv(fake, "PLUGIN_TO_USER", "ghost"))

@@ -68,8 +68,8 @@ func (s *Settings) newClient(env *plugin.Env) (*wecomClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A redirect would carry nothing secret in its URL, but the rule is
-	// simpler: credentials go to api_base and nowhere else.
+	// A 307 would resend the body wherever it points: requests go to
+	// api_base and nowhere else.
 	h.HTTP().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &wecomClient{http: h, base: s.cfg.base, retries: s.Retries, log: env.Log, addSecret: env.Redactor.Add}, nil
 }
@@ -220,14 +220,10 @@ type sent struct {
 
 // send delivers the plan to every target; one target's failure does not
 // stop the others.
-func (s *Settings) send(ctx context.Context, env *plugin.Env, p Plan) (outcome, error) {
+func (s *Settings) send(ctx context.Context, env *plugin.Env, c *wecomClient, p Plan) (outcome, error) {
 	out := outcome{Status: p.Status, Sent: []sent{}}
 	for _, n := range p.Notes {
 		env.Log.Warn(n)
-	}
-	c, err := s.newClient(env)
-	if err != nil {
-		return out, err
 	}
 	var errs []error
 	if p.App != nil {
