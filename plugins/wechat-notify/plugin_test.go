@@ -553,3 +553,29 @@ func TestHTTPSWithCACertAndUntrustedCertificate(t *testing.T) {
 		t.Fatal("a request passed an untrusted certificate")
 	}
 }
+
+func TestTemplateFileAndOnlyOnChanged(t *testing.T) {
+	fake := startFake(t, wecom.Options{})
+	ws := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ws, "notify.tmpl"), []byte("{{ .Repo.Slug }} is back: {{ .Status }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := func(prev string) map[string]string {
+		return appEnv(fake, "PLUGIN_MSGTYPE", "text", "PLUGIN_TEMPLATE_FILE", "notify.tmpl", "PLUGIN_ONLY_ON", "failure,changed",
+			"DRONE_PREV_BUILD_STATUS", prev, "DRONE_WORKSPACE", ws)
+	}
+	if r := run(t, env("success")); r.Code != 0 || len(fake.Requests()) != 0 {
+		t.Fatalf("unchanged success sent: exit %d:\n%s", r.Code, r.Output())
+	}
+	var res outcome
+	b, _ := os.ReadFile(filepath.Join(ws, ".lightship", "wechat-notify.json"))
+	if json.Unmarshal(b, &res) != nil || res.Skipped == "" {
+		t.Fatalf("result of a skipped run: %s", b)
+	}
+	if r := run(t, env("failure")); r.Code != 0 {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	if c := only(t, fake).Content; c != "registry/test is back: success" {
+		t.Fatalf("content %q", c)
+	}
+}
