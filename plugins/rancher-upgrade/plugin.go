@@ -345,6 +345,9 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 		}
 		steps = append(steps, st)
 	}
+	if err := be.checkPlan(); err != nil {
+		return err
+	}
 	printPlan(env, be.describe(), steps)
 
 	var failed error

@@ -76,7 +76,7 @@ func seedEnv(t *testing.T, f *rancher.Server, extra map[string]string) map[strin
 }
 
 // run runs the plugin and checks no secret leaked, in any encoding.
-func run(t *testing.T, env map[string]string) plugintest.Result {
+func run(t testing.TB, env map[string]string) plugintest.Result {
 	t.Helper()
 	r := plugintest.Run(t, newApp("test"), env)
 	out := r.Output()
@@ -167,7 +167,7 @@ func TestSeedStepUpgradesFinishesAndKeepsEveryField(t *testing.T) {
 		t.Errorf("strategy: %s", st.Upgrade)
 	}
 	out := r.Stdout
-	plan, upgrade, summary := strings.Index(out, "Plan:"), strings.Index(out, "demo/web: upgrade "), strings.Index(out, "Summary:")
+	plan, upgrade, summary := strings.Index(out, "Plan:"), strings.Index(out, "demo/web: upgrade -> upgrading"), strings.Index(out, "Summary:")
 	if plan < 0 || upgrade < plan || summary < upgrade {
 		t.Errorf("want plan, then upgrade, then summary:\n%s", out)
 	}
@@ -431,6 +431,19 @@ func TestTwoServicesOneAfterAnother(t *testing.T) {
 	}
 	if !strings.Contains(r.Stdout, "demo/web ") || strings.Count(r.Stdout, "finished") < 2 {
 		t.Errorf("summary:\n%s", r.Stdout)
+	}
+}
+
+func TestSidekickNoServiceHasIsASettingsError(t *testing.T) {
+	f := newFake(t)
+	addWeb(t, f, "demo", "web", rancher.Service{})
+	addWeb(t, f, "demo", "api", rancher.Service{})
+	r := run(t, seedEnv(t, f, map[string]string{"PLUGIN_SERVICES": "demo/api", "PLUGIN_SIDEKICK": "log=registry/log:2"}))
+	if r.Code != 2 || !strings.Contains(text(r), `PLUGIN_SIDEKICK: no service has a sidekick "log"`) {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	if n := len(f.Events()); n != 0 {
+		t.Errorf("%d state changes before the settings error", n)
 	}
 }
 

@@ -17,6 +17,8 @@ type backend interface {
 	describe() string
 	// prepare looks the target up and plans its upgrade (no change yet).
 	prepare(ctx context.Context, t target) (*step, error)
+	// checkPlan checks the plan as a whole, before anything changes.
+	checkPlan() error
 }
 
 // step is the plan for one service and the function that carries it out.
@@ -84,7 +86,7 @@ func printSummary(env *plugin.Env, r Report) {
 	var b strings.Builder
 	b.WriteString("Summary:\n")
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  SERVICE\tOUTCOME\tSTATE\tTIME\tIMAGE")
+	fmt.Fprintln(tw, "  SERVICE\tOUTCOME\tSTATE\tTIME\tTARGET IMAGE")
 	for _, o := range r.Services {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%.1fs\t%s\n", o.Service, o.Outcome, dash(o.State), o.Seconds, o.NewImage)
 	}

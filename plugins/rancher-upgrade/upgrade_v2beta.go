@@ -22,6 +22,8 @@ type v2 struct {
 	api *apiClient
 	// base is the scope: .../v2-beta/projects/<id> or .../v2-beta.
 	base string
+	// sidekicksSeen are the sidekick names the planned services have.
+	sidekicksSeen map[string]bool
 }
 
 // v2Service is what the plugin reads from a service. launchConfig stays raw
@@ -56,7 +58,17 @@ type named struct {
 func newV2(s *Settings, env *plugin.Env, c *httpx.Client) *v2 {
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(s.AccessKey+":"+s.SecretKey))
 	env.Redactor.Add(auth)
-	return &v2{s: s, env: env, api: &apiClient{http: c, auth: auth}, base: s.endpoint.String()}
+	return &v2{s: s, env: env, api: &apiClient{http: c, auth: auth}, base: s.endpoint.String(), sidekicksSeen: map[string]bool{}}
+}
+
+// checkPlan fails when a sidekick setting matches none of the services.
+func (u *v2) checkPlan() error {
+	for _, sk := range u.s.sidekicks {
+		if !u.sidekicksSeen[sk.Name] {
+			return plugin.Invalid("sidekick", "no service has a sidekick %q", sk.Name)
+		}
+	}
+	return nil
 }
 
 func (u *v2) describe() string {
@@ -180,7 +192,7 @@ func (u *v2) get(ctx context.Context, sv *v2Service) (*v2Service, error) {
 
 // action POSTs a service action, after checking the service offers it (the
 // actions map holds only what the current state allows).
-func (u *v2) action(ctx context.Context, sv *v2Service, name string, body any) (*v2Service, error) {
+func (u *v2) action(ctx context.Context, ref string, sv *v2Service, name string, body any) (*v2Service, error) {
 	link := sv.Actions[name]
 	if link == "" {
 		return nil, fmt.Errorf("action %s is not available in state %s (available: %s)", name, sv.State, actionList(sv.Actions))
@@ -195,7 +207,7 @@ func (u *v2) action(ctx context.Context, sv *v2Service, name string, body any) (
 	if out.Links["self"] == "" {
 		out.Links = sv.Links
 	}
-	u.env.Log.Debugf("%s: POST %s -> %s", sv.Name, name, out.State)
+	fmt.Fprintf(u.env.Stdout, "  %s: %s -> %s\n", ref, name, out.status())
 	return &out, nil
 }
 
@@ -231,6 +243,11 @@ func (u *v2) prepare(ctx context.Context, t target) (*step, error) {
 	up, err := buildUpgrade(sv, u.s)
 	if err != nil {
 		return nil, err
+	}
+	var secs []named
+	_ = json.Unmarshal(sv.SecondaryLaunchConfigs, &secs)
+	for _, sec := range secs {
+		u.sidekicksSeen[sec.Name] = true
 	}
 	st := &step{Ref: t.String(), ID: sv.ID, State: sv.State, OldImage: imageOf(sv.LaunchConfig), NewImage: "docker:" + u.s.image}
 	st.Lines = append(st.Lines, up.changes...)
@@ -479,7 +496,7 @@ func (u *v2) preflight(ctx context.Context, ref string, sv *v2Service) (*v2Servi
 				action, what = "rollback", "rolling back"
 			}
 			fmt.Fprintf(u.env.Stdout, "  %s: %s the upgrade an earlier run left %s (finish_previous)\n", ref, what, sv.State)
-			if sv, err = u.action(ctx, sv, action, nil); err != nil {
+			if sv, err = u.action(ctx, ref, sv, action, nil); err != nil {
 				return sv, err
 			}
 			if sv, err = u.wait(ctx, ref, sv, "the previous upgrade to end", u.s.timeout, reach("active", "finishing-upgrade", "rolling-back")); err != nil {
@@ -523,10 +540,9 @@ func (u *v2) run(ctx context.Context, st *step, found *v2Service) Outcome {
 	if err != nil {
 		return fail(sv, err)
 	}
-	fmt.Fprintf(u.env.Stdout, "  %s: upgrade %s -> docker:%s\n", st.Ref, imageOf(sv.LaunchConfig), u.s.image)
 	// The body is not logged, even at debug: launchConfig.environment often holds secrets.
 	u.env.Log.Debugf("%s: upgrade body of %d bytes", st.Ref, len(up.body))
-	if sv, err = u.action(ctx, sv, "upgrade", up.body); err != nil {
+	if sv, err = u.action(ctx, st.Ref, sv, "upgrade", up.body); err != nil {
 		return fail(sv, err)
 	}
 	if sv, err = u.wait(ctx, st.Ref, sv, "upgraded", u.s.timeout, reach("upgraded", "upgrading")); err != nil {
@@ -536,7 +552,7 @@ func (u *v2) run(ctx context.Context, st *step, found *v2Service) Outcome {
 		fmt.Fprintf(u.env.Stdout, "  %s: left upgraded (confirm=false): finish or roll back in Rancher\n", st.Ref)
 		return st.outcome(outcomeUpgraded, sv.State, nil, time.Since(t0))
 	}
-	if sv, err = u.action(ctx, sv, "finishupgrade", nil); err != nil {
+	if sv, err = u.action(ctx, st.Ref, sv, "finishupgrade", nil); err != nil {
 		return u.recover(ctx, st, sv, err, t0)
 	}
 	if sv, err = u.wait(ctx, st.Ref, sv, "active", u.s.timeout, reach("active", "finishing-upgrade")); err != nil {
@@ -572,14 +588,14 @@ func (u *v2) rollback(ctx context.Context, ref string, sv *v2Service) error {
 		return err
 	}
 	if sv.Actions["cancelupgrade"] != "" {
-		if sv, err = u.action(ctx, sv, "cancelupgrade", nil); err != nil {
+		if sv, err = u.action(ctx, ref, sv, "cancelupgrade", nil); err != nil {
 			return err
 		}
 		if sv, err = u.wait(ctx, ref, sv, "canceled-upgrade", u.s.timeout, reach("canceled-upgrade", "canceling-upgrade", "upgrading", "finishing-upgrade")); err != nil {
 			return fmt.Errorf("cancel: %w", err)
 		}
 	}
-	if sv, err = u.action(ctx, sv, "rollback", nil); err != nil {
+	if sv, err = u.action(ctx, ref, sv, "rollback", nil); err != nil {
 		return err
 	}
 	if _, err = u.wait(ctx, ref, sv, "active after rollback", u.s.timeout, reach("active", "rolling-back")); err != nil {

@@ -61,6 +61,8 @@ func (u *v3) describe() string {
 	return "Rancher 2.x (v3) project " + u.project + " at " + u.root
 }
 
+func (u *v3) checkPlan() error { return nil }
+
 func (u *v3) itemURL(t target) string {
 	return u.root + "/project/" + u.project + "/workloads/deployment:" + t.Group + ":" + t.Name
 }

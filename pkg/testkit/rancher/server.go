@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -38,6 +39,9 @@ type Options struct {
 	ClusterProject string
 	// Transition is how long each transitional state lasts (default 2s).
 	Transition time.Duration
+	// Jitter, when set, adds a random [0, Jitter) to each transition, so that
+	// a client's polls are not in phase with the transitions (benchmarks).
+	Jitter time.Duration
 	// OnUpgrade, when set, is called after an accepted v2-beta upgrade (and
 	// continueupgrade / rollback, with the launchConfig then in force), on the
 	// request's goroutine, outside the server's lock.
@@ -127,6 +131,16 @@ func (s *Server) Start(addr string) (string, error) {
 
 // URL is the base URL after Start.
 func (s *Server) URL() string { return s.url }
+
+// Addr is the host:port after Start.
+func (s *Server) Addr() string { return strings.TrimPrefix(s.url, "http://") }
+
+// RequestCount is how many requests the fake answered (refused ones included).
+func (s *Server) RequestCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.requests)
+}
 
 // Close stops a started server.
 func (s *Server) Close() error {
@@ -306,6 +320,14 @@ func isNull(raw json.RawMessage) bool {
 func (s *Server) id(prefix string) string {
 	s.nextID++
 	return fmt.Sprintf("%s%d", prefix, s.nextID)
+}
+
+// transition returns how long the next transition takes.
+func (s *Server) transition() time.Duration {
+	if s.opts.Jitter <= 0 {
+		return s.opts.Transition
+	}
+	return s.opts.Transition + rand.N(s.opts.Jitter)
 }
 
 func (s *Server) event(at time.Time, resource, state string) {

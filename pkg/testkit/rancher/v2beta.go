@@ -136,7 +136,7 @@ func (s *Server) AddService(stackName, name string, sv Service) (string, error) 
 	case "active", "inactive":
 	case "activating":
 		svc.transitioning = "yes"
-		svc.next = &pending{at: s.opts.Now().Add(s.opts.Transition), to: "active"}
+		svc.next = &pending{at: s.opts.Now().Add(s.transition()), to: "active"}
 	case "upgraded", "canceled-upgrade":
 		// Left by an earlier run: the launchConfig given is the new one; the
 		// previous one is what rollback restores.
@@ -144,7 +144,7 @@ func (s *Server) AddService(stackName, name string, sv Service) (string, error) 
 	case "upgrading":
 		svc.previous, svc.prevSecondary = svc.launchConfig, svc.secondary
 		svc.transitioning = "yes"
-		svc.next = &pending{at: s.opts.Now().Add(s.opts.Transition), to: "upgraded"}
+		svc.next = &pending{at: s.opts.Now().Add(s.transition()), to: "upgraded"}
 	default:
 		return "", fmt.Errorf("rancher fake: starting state %q not modeled", state)
 	}
@@ -227,9 +227,9 @@ func (sv *service) begin(s *Server, through, to string, b Behavior) {
 		sv.message = "Waiting for instances to start"
 		sv.next = nil
 	case b.FailHealth:
-		sv.next = &pending{at: now.Add(s.opts.Transition), fail: true}
+		sv.next = &pending{at: now.Add(s.transition()), fail: true}
 	default:
-		sv.next = &pending{at: now.Add(s.opts.Transition), to: to}
+		sv.next = &pending{at: now.Add(s.transition()), to: to}
 	}
 }
 

@@ -195,7 +195,7 @@ func (s *Server) startRollout(w *workload) {
 	w.rollouts++
 	w.deadline = false
 	w.state, w.trans, w.msg = "updating", "yes", "Waiting for deployment "+w.name+" to be rolled out"
-	w.next = &rollout{observeAt: now.Add(s.opts.Transition / 4), doneAt: now.Add(s.opts.Transition), b: b}
+	w.next = &rollout{observeAt: now.Add(s.opts.Transition / 4), doneAt: now.Add(s.transition()), b: b}
 	s.event(now, w.ref(), "updating")
 }
 
