@@ -121,10 +121,10 @@ func buildPlan(s *Settings, meta drone.Metadata, lookup lookupFunc) (*Plan, erro
 		return nil, plugin.Invalid("push_retries", "%d must be 0 or more", p.PushRetries)
 	}
 
-	if err := planTags(p, s, meta); err != nil {
+	if err := planBuild(p, s, meta, lookup); err != nil {
 		return nil, err
 	}
-	if err := planBuild(p, s, meta, lookup); err != nil {
+	if err := planTags(p, s, meta); err != nil {
 		return nil, err
 	}
 	if err := planAuth(p, s); err != nil {
@@ -175,7 +175,7 @@ func planTags(p *Plan, s *Settings, meta drone.Metadata) error {
 			tags = append(tags, splitList(t)...)
 		}
 	}
-	fileTags, err := readTagsFile(s.Context, s.TagsFile)
+	fileTags, err := readTagsFile("", s.TagsFile)
 	if err != nil {
 		return plugin.Invalid("tags_file", "%v", err)
 	}

@@ -99,12 +99,14 @@ func withSuffix(tags []string, suffix string) []string {
 }
 
 // readTagsFile returns the tags listed in path (commas and newlines), or
-// nothing when the file does not exist.
+// nothing when the file does not exist. A relative path is taken from dir,
+// or from the working directory (the workspace, as plugins/docker does)
+// when dir is empty.
 func readTagsFile(dir, path string) ([]string, error) {
 	if path == "" {
 		return nil, nil
 	}
-	if !filepath.IsAbs(path) {
+	if dir != "" && !filepath.IsAbs(path) {
 		path = filepath.Join(dir, path)
 	}
 	b, err := os.ReadFile(path)
