@@ -579,3 +579,43 @@ func TestTemplateFileAndOnlyOnChanged(t *testing.T) {
 		t.Fatalf("content %q", c)
 	}
 }
+
+// TestLightshipOwnPipelineStep runs the wechat-notify step of the
+// repository's own .drone.yml, as Drone would set its environment.
+func TestLightshipOwnPipelineStep(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "..", ".drone.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := map[string]string{"DRONE_REPO": "lightship-ci/lightship", "DRONE_BUILD_NUMBER": "9", "DRONE_BUILD_STATUS": "failure",
+		"DRONE_FAILED_STEPS": "test", "DRONE_BUILD_LINK": "https://drone.example.com/lightship-ci/lightship/9"}
+	ps, err := droneyaml.Parse(string(text), build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for _, p := range ps {
+		for _, st := range p.Steps {
+			if !strings.HasPrefix(st.Image, "lightship/wechat-notify") {
+				continue
+			}
+			steps++
+			fake := startFake(t, wecom.Options{})
+			secrets := map[string]string{"wecom_webhook": canaryKey, "corp_secret": canaryCorp, "corpid": corpID, "agent_id": agentIDText}
+			env, err := st.Env(build, secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env["PLUGIN_API_BASE"] = fake.URL
+			r := run(t, env)
+			if r.Code != 0 {
+				t.Fatalf("step %s: exit %d:\n%s", st.Name, r.Code, r.Output())
+			}
+			violations(t, fake)
+			t.Logf("step %s:\n%s", st.Name, wecom.Render(only(t, fake)))
+		}
+	}
+	if steps == 0 {
+		t.Fatal("no lightship/wechat-notify step in .drone.yml")
+	}
+}

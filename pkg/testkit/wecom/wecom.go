@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -498,9 +499,12 @@ func renderHTML(s string) string {
 	return strings.TrimRight(s, "\n")
 }
 
+var mention = regexp.MustCompile(`<@([^>]+)>`)
+
 func renderMarkdown(s string) string {
 	for _, c := range []string{"info", "comment", "warning"} {
 		s = strings.ReplaceAll(s, `<font color="`+c+`">`, "")
 	}
-	return strings.ReplaceAll(s, "</font>", "")
+	// <@userid> reads as a mention: @userid.
+	return mention.ReplaceAllString(strings.ReplaceAll(s, "</font>", ""), "@$1 ")
 }
