@@ -291,6 +291,23 @@ func TestNoRollbackLeavesTheFailedUpgrade(t *testing.T) {
 	}
 }
 
+func TestTransientGetFailuresAreRetried(t *testing.T) {
+	f := newFake(t)
+	addWeb(t, f, "demo", "web", rancher.Service{})
+	f.FailGets(2, 503)
+	r := run(t, seedEnv(t, f, nil))
+	if r.Code != 0 {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	refs := f.Refusals()
+	if len(refs) != 2 || refs[0].Status != 503 || refs[1].Status != 503 {
+		t.Errorf("refusals: %v", refs)
+	}
+	if st := status(t, f, "demo", "web"); st.State != "active" || st.Image != "docker:harbor.company.com/registry/test:dev" {
+		t.Errorf("service: %+v", st)
+	}
+}
+
 func TestNotFoundNamesWhatExists(t *testing.T) {
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})

@@ -446,9 +446,8 @@ func orDefault(s, d string) string {
 
 // wait polls the service, one GET per poll interval, printing a line per
 // change, until cond says done or fails, or the deadline passes.
-func (u *v2) wait(ctx context.Context, ref string, sv *v2Service, what string, timeout time.Duration, cond waitCond) (*v2Service, error) {
+func (u *v2) wait(ctx context.Context, ref string, sv *v2Service, what string, deadline time.Time, cond waitCond) (*v2Service, error) {
 	start := time.Now()
-	deadline := start.Add(timeout)
 	last := sv.status()
 	for {
 		if done, err := cond(sv); done || err != nil {
@@ -456,7 +455,7 @@ func (u *v2) wait(ctx context.Context, ref string, sv *v2Service, what string, t
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return sv, &errTimeout{what: what, after: timeout, last: sv.status()}
+			return sv, &errTimeout{what: what, after: u.s.timeout, last: sv.status()}
 		}
 		if err := sleepCtx(ctx, min(u.s.poll, left)); err != nil {
 			return sv, err
@@ -499,14 +498,14 @@ func (u *v2) preflight(ctx context.Context, ref string, sv *v2Service) (*v2Servi
 			if sv, err = u.action(ctx, ref, sv, action, nil); err != nil {
 				return sv, err
 			}
-			if sv, err = u.wait(ctx, ref, sv, "the previous upgrade to end", u.s.timeout, reach("active", "finishing-upgrade", "rolling-back")); err != nil {
+			if sv, err = u.wait(ctx, ref, sv, "the previous upgrade to end", time.Now().Add(u.s.timeout), reach("active", "finishing-upgrade", "rolling-back")); err != nil {
 				return sv, fmt.Errorf("previous upgrade: %w", err)
 			}
 		case sv.State == "removed" || sv.State == "removing" || sv.State == "purged":
 			return sv, fmt.Errorf("service is %s", sv.State)
 		default:
 			fmt.Fprintf(u.env.Stdout, "  %s: waiting for %s to end before upgrading\n", ref, sv.State)
-			sv, err = u.wait(ctx, ref, sv, "a stable state", u.s.timeout, func(sv *v2Service) (bool, error) {
+			sv, err = u.wait(ctx, ref, sv, "a stable state", time.Now().Add(u.s.timeout), func(sv *v2Service) (bool, error) {
 				if sv.Transitioning == "error" {
 					return false, fmt.Errorf("%s: %s", sv.State, orDefault(sv.TransitioningMessage, "transitioning=error"))
 				}
@@ -542,10 +541,12 @@ func (u *v2) run(ctx context.Context, st *step, found *v2Service) Outcome {
 	}
 	// The body is not logged, even at debug: launchConfig.environment often holds secrets.
 	u.env.Log.Debugf("%s: upgrade body of %d bytes", st.Ref, len(up.body))
+	// One timeout covers the whole rollout: upgrade, then finish.
+	deadline := time.Now().Add(u.s.timeout)
 	if sv, err = u.action(ctx, st.Ref, sv, "upgrade", up.body); err != nil {
 		return fail(sv, err)
 	}
-	if sv, err = u.wait(ctx, st.Ref, sv, "upgraded", u.s.timeout, reach("upgraded", "upgrading")); err != nil {
+	if sv, err = u.wait(ctx, st.Ref, sv, "upgraded", deadline, reach("upgraded", "upgrading")); err != nil {
 		return u.recover(ctx, st, sv, err, t0)
 	}
 	if !u.s.Confirm {
@@ -555,7 +556,7 @@ func (u *v2) run(ctx context.Context, st *step, found *v2Service) Outcome {
 	if sv, err = u.action(ctx, st.Ref, sv, "finishupgrade", nil); err != nil {
 		return u.recover(ctx, st, sv, err, t0)
 	}
-	if sv, err = u.wait(ctx, st.Ref, sv, "active", u.s.timeout, reach("active", "finishing-upgrade")); err != nil {
+	if sv, err = u.wait(ctx, st.Ref, sv, "active", deadline, reach("active", "finishing-upgrade")); err != nil {
 		return u.recover(ctx, st, sv, err, t0)
 	}
 	return st.outcome(outcomeFinished, sv.State, nil, time.Since(t0))
@@ -587,18 +588,20 @@ func (u *v2) rollback(ctx context.Context, ref string, sv *v2Service) error {
 	if err != nil {
 		return err
 	}
+	// Rolling back gets a timeout of its own.
+	deadline := time.Now().Add(u.s.timeout)
 	if sv.Actions["cancelupgrade"] != "" {
 		if sv, err = u.action(ctx, ref, sv, "cancelupgrade", nil); err != nil {
 			return err
 		}
-		if sv, err = u.wait(ctx, ref, sv, "canceled-upgrade", u.s.timeout, reach("canceled-upgrade", "canceling-upgrade", "upgrading", "finishing-upgrade")); err != nil {
+		if sv, err = u.wait(ctx, ref, sv, "canceled-upgrade", deadline, reach("canceled-upgrade", "canceling-upgrade", "upgrading", "finishing-upgrade")); err != nil {
 			return fmt.Errorf("cancel: %w", err)
 		}
 	}
 	if sv, err = u.action(ctx, ref, sv, "rollback", nil); err != nil {
 		return err
 	}
-	if _, err = u.wait(ctx, ref, sv, "active after rollback", u.s.timeout, reach("active", "rolling-back")); err != nil {
+	if _, err = u.wait(ctx, ref, sv, "active after rollback", deadline, reach("active", "rolling-back")); err != nil {
 		return err
 	}
 	return nil

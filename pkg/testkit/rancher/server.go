@@ -62,6 +62,8 @@ type Server struct {
 	refusals  []Refusal
 	requests  []Request
 	events    []Event
+	failGets  int
+	failCode  int
 
 	srv *http.Server
 	url string
@@ -174,6 +176,14 @@ func (s *Server) Events() []Event {
 	return append([]Event(nil), s.events...)
 }
 
+// FailGets makes the next n GET requests answer status (a 502/503 from a
+// proxy in front of Rancher, say); they are logged as refusals too.
+func (s *Server) FailGets(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failGets, s.failCode = n, status
+}
+
 // ResetLog clears the request, refusal and event logs.
 func (s *Server) ResetLog() {
 	s.mu.Lock()
@@ -211,7 +221,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	base := "http://" + r.Host
 	s.mu.Lock()
 	s.advanceAll()
-	rep, err := s.route(r, base)
+	var rep reply
+	var err error
+	if r.Method == http.MethodGet && s.failGets > 0 {
+		s.failGets--
+		err = refuse(s.failCode, http.StatusText(s.failCode), "", "injected by FailGets")
+	} else {
+		rep, err = s.route(r, base)
+	}
 	entry := Request{At: s.opts.Now(), Method: r.Method, Path: r.URL.RequestURI()}
 	if err != nil {
 		var ae *apiError
