@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 export VERSION
 
-.PHONY: all build dist images test unit image-test docs lint fmt-check vet staticcheck bench clean
+.PHONY: all build dist images demo test unit image-test docs lint fmt-check vet staticcheck bench clean
 all: build
 
 build: $(addprefix bin/,$(PLUGINS))
@@ -35,6 +35,10 @@ test: lint images unit
 
 unit:
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
+
+# demo: the seed's pipeline end to end against the sandbox (README's main command).
+demo: images
+	go run ./pkg/demo/cmd/lightship-demo -root .
 
 docs:
 	@for p in $(PLUGINS); do (cd plugins/$$p && LIGHTSHIP_UPDATE_DOCS=1 go test -count=1 -run '^TestDocsUpToDate$$' .) || exit 1; done

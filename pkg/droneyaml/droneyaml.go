@@ -3,8 +3,9 @@
 // rules (see shared/api/drone-env.md): settings become PLUGIN_<KEY> with the
 // key upper-cased and nothing else changed; lists of scalars are
 // comma-joined, objects and lists of objects are JSON; null is skipped;
-// `${VAR}` in the file is substituted from the build environment first and
-// `$$` stands for `$`. Both Drone 0.8 (settings at the step's top level,
+// `${VAR}` in the file is substituted from the build environment first
+// (a value holding a newline is inserted Go-quoted, as the Drone server does,
+// so it cannot break the YAML around it) and `$$` stands for `$`. Both Drone 0.8 (settings at the step's top level,
 // `secrets:` lists) and Drone 1.x (`settings:`, `from_secret`) are read.
 package droneyaml
 
@@ -32,6 +33,8 @@ type Step struct {
 	Secrets []SecretRef
 	// Commands is set for command steps.
 	Commands []string
+	// Volumes are Drone 0.8 host mounts, "host:container".
+	Volumes []string
 	// When is the step's condition, kept raw.
 	When map[string]any
 }
@@ -60,7 +63,13 @@ var reserved08 = map[string]bool{
 // Parse substitutes build variables into text (Drone's envsubst), then reads
 // every pipeline document in it.
 func Parse(text string, vars map[string]string) ([]Pipeline, error) {
-	subst, err := envsubst.Eval(text, func(name string) string { return vars[name] })
+	subst, err := envsubst.Eval(text, func(name string) string {
+		v := vars[name]
+		if strings.Contains(v, "\n") {
+			v = fmt.Sprintf("%q", v)
+		}
+		return v
+	})
 	if err != nil {
 		return nil, fmt.Errorf("substitute: %w", err)
 	}
@@ -170,6 +179,13 @@ func common(s *Step, raw map[string]any) error {
 	}
 	if w, ok := raw["when"].(map[string]any); ok {
 		s.When = w
+	}
+	if vols, ok := raw["volumes"].([]any); ok {
+		for _, v := range vols {
+			if str, ok := v.(string); ok {
+				s.Volumes = append(s.Volumes, str)
+			}
+		}
 	}
 	if cmds, ok := raw["commands"].([]any); ok {
 		for _, c := range cmds {

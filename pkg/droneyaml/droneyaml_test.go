@@ -156,3 +156,17 @@ func TestSecretSourceTarget(t *testing.T) {
 		t.Fatalf("PLUGIN_PASSWORD = %q", env["PLUGIN_PASSWORD"])
 	}
 }
+
+func TestMultiLineValueIsQuoted(t *testing.T) {
+	ps, err := Parse("pipeline:\n  a:\n    image: x\n    message: ${DRONE_COMMIT_MESSAGE}\n", map[string]string{"DRONE_COMMIT_MESSAGE": "title\n\nbody: with colon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := ps[0].Steps[0].Env(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env["PLUGIN_MESSAGE"] != "title\n\nbody: with colon" {
+		t.Fatalf("PLUGIN_MESSAGE = %q", env["PLUGIN_MESSAGE"])
+	}
+}

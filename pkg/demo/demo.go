@@ -1,0 +1,178 @@
+// Package demo runs the seed's pipeline end to end on one machine: a sandbox
+// of simulators (a real registry behind a Harbor API simulator, Rancher
+// v2-beta, WeCom, a Logstash-style JSON sink and a lumberjack sink), then
+// every step of scripts/demo/.drone.yml as Drone would run it, with
+// `docker run --network host` and the environment Drone would give it.
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/lightship-ci/lightship/pkg/droneyaml"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// Root is the repository root (scripts/demo lives under it).
+	Root string
+	// Out receives the story of the run.
+	Out io.Writer
+}
+
+// Run runs the demo and returns the first failure.
+func Run(ctx context.Context, o Options) error {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer cli.Close()
+	if _, err := cli.Ping(ctx); err != nil {
+		return fmt.Errorf("no Docker daemon answers (run scripts/ensure-docker): %w", err)
+	}
+	r := &run{opts: o, out: o.Out, docker: &docker{cli: cli, runID: randomHex(4)}, creds: newCredentials()}
+	defer r.docker.cleanup(context.WithoutCancel(ctx))
+	return r.all(ctx)
+}
+
+// run is the state of one demo run.
+type run struct {
+	opts      Options
+	out       io.Writer
+	docker    *docker
+	creds     credentials
+	sandbox   *sandbox
+	workspace string
+	app       *deployment
+	// log collects every step's output, to check that no secret leaked.
+	log strings.Builder
+}
+
+func (r *run) all(ctx context.Context) error {
+	if err := r.checkImages(ctx); err != nil {
+		return err
+	}
+	r.app = &deployment{docker: r.docker, creds: r.creds}
+	sb, err := startSandbox(ctx, r.creds, r.app.onUpgrade(ctx))
+	if err != nil {
+		return err
+	}
+	r.sandbox = sb
+	defer sb.close()
+	r.app.registry = sb.harbor.Host
+	r.say("sandbox: registry+harbor %s, rancher %s, wecom %s, json sink %s, lumberjack sink %s",
+		sb.harbor.URL, sb.rancher.URL(), sb.wecom.URL, sb.json.Addr(), sb.beats.Addr())
+
+	ws, err := r.prepareWorkspace()
+	if err != nil {
+		return err
+	}
+	r.workspace = ws
+	defer os.RemoveAll(ws)
+
+	if err := r.startLogspout(ctx); err != nil {
+		return err
+	}
+	stepErr := r.pipeline(ctx)
+	reportErr := r.report(ctx)
+	return errors.Join(stepErr, reportErr, r.checkNoSecrets())
+}
+
+func (r *run) checkImages(ctx context.Context) error {
+	for _, p := range []string{"docker-build", "rancher-upgrade", "wechat-notify", "logspout-route"} {
+		if _, err := r.docker.cli.ImageInspect(ctx, "lightship/"+p+":latest"); err != nil {
+			return fmt.Errorf("image lightship/%s:latest missing (make images): %w", p, err)
+		}
+	}
+	return nil
+}
+
+// prepareWorkspace copies the sample app into a fresh workspace, as Drone's
+// clone step would.
+func (r *run) prepareWorkspace() (string, error) {
+	ws, err := os.MkdirTemp("", "lightship-demo-ws-")
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(r.opts.Root, "scripts", "demo", "app")
+	if err := os.CopyFS(ws, os.DirFS(src)); err != nil {
+		os.RemoveAll(ws)
+		return "", fmt.Errorf("copy sample app: %w", err)
+	}
+	return ws, nil
+}
+
+func (r *run) say(format string, args ...any) {
+	fmt.Fprintf(r.out, "==> "+format+"\n", args...)
+}
+
+func newCredentials() credentials {
+	return credentials{
+		RobotUser: "robot$demo+ci", RobotPassword: "Rp-" + randomHex(12),
+		AccessKey: "AK" + strings.ToUpper(randomHex(8)), SecretKey: "sk-" + randomHex(16),
+		CorpID: "ww" + randomHex(8), CorpSecret: "cs-" + randomHex(16), AgentID: 1000002,
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// waitFor polls cond every 100 ms until it holds or d passes.
+func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return cond()
+}
+
+// buildEnv is the DRONE_* metadata of the demo build (a push to develop).
+func buildEnv(status string, failed []string) map[string]string {
+	now := fmt.Sprint(time.Now().Unix())
+	return map[string]string{
+		"CI": "true", "DRONE": "true",
+		"DRONE_SYSTEM_PROTO": "https", "DRONE_SYSTEM_HOST": "drone.company.com", "DRONE_SYSTEM_HOSTNAME": "drone.company.com",
+		"DRONE_REPO": "company/test", "DRONE_REPO_OWNER": "company", "DRONE_REPO_NAME": "test",
+		"DRONE_REPO_LINK": "https://github.com/company/test", "DRONE_REPO_BRANCH": "master",
+		"DRONE_BRANCH": "develop", "DRONE_COMMIT_BRANCH": "develop", "DRONE_SOURCE_BRANCH": "develop", "DRONE_TARGET_BRANCH": "develop",
+		"DRONE_COMMIT": "9f2c1e7ab4d35c60e8f1a2b3c4d5e6f708192a3b", "DRONE_COMMIT_SHA": "9f2c1e7ab4d35c60e8f1a2b3c4d5e6f708192a3b",
+		"DRONE_COMMIT_REF": "refs/heads/develop", "DRONE_COMMIT_MESSAGE": "首页加载提速 (cache the index page)",
+		"DRONE_COMMIT_AUTHOR": "xiaoming", "DRONE_COMMIT_AUTHOR_NAME": "Xiao Ming", "DRONE_COMMIT_AUTHOR_EMAIL": "xiaoming@company.com",
+		"DRONE_COMMIT_LINK":  "https://github.com/company/test/commit/9f2c1e7",
+		"DRONE_BUILD_NUMBER": "42", "DRONE_BUILD_EVENT": "push", "DRONE_BUILD_STATUS": status,
+		"DRONE_BUILD_LINK":    "https://drone.company.com/company/test/42",
+		"DRONE_BUILD_CREATED": now, "DRONE_BUILD_STARTED": now,
+		"DRONE_STAGE_NAME": "default", "DRONE_STAGE_STATUS": status, "DRONE_FAILED_STEPS": strings.Join(failed, ","),
+		"DRONE_WORKSPACE": "/drone/src",
+	}
+}
+
+// stepEnv is the whole environment of one step, as Drone would set it.
+func stepEnv(s droneyaml.Step, number int, build map[string]string, secrets map[string]string) (map[string]string, error) {
+	env, err := s.Env(build, secrets)
+	if err != nil {
+		return nil, err
+	}
+	env["DRONE_STEP_NAME"] = s.Name
+	env["DRONE_STEP_NUMBER"] = fmt.Sprint(number)
+	return env, nil
+}
