@@ -2,8 +2,13 @@ package plugin_test
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -589,5 +594,63 @@ func TestJSONSecretValuesMasked(t *testing.T) {
 	}
 	if strings.Contains(res.Output(), "json-leaf") {
 		t.Fatalf("a string inside a JSON secret was printed:\n%s", res.Output())
+	}
+}
+
+// TestCommonTLSSettingsReachTheHTTPClient runs the harness with ca_cert (PEM
+// text) or skip_verify against a TLS server and calls it through env.HTTP.
+func TestCommonTLSSettingsReachTheHTTPClient(t *testing.T) {
+	uas := make(chan string, 4)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uas <- r.UserAgent()
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	defer srv.Close()
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	call := func(_ *testSettings, env *plugin.Env) error {
+		c, err := env.HTTP(httpx.Options{Retries: -1})
+		if err != nil {
+			return err
+		}
+		var out struct{ OK bool }
+		if err := c.DoJSON(context.Background(), httpx.Request{Method: http.MethodGet, URL: srv.URL, Out: &out}); err != nil {
+			return err
+		}
+		if !out.OK {
+			return errors.New("bad answer")
+		}
+		return nil
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		code int
+	}{
+		{"ca_cert PEM", map[string]string{"PLUGIN_CA_CERT": caPEM}, 0},
+		{"skip_verify", map[string]string{"PLUGIN_SKIP_VERIFY": "true"}, 0},
+		{"neither", map[string]string{}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"PLUGIN_REPO": "r"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			res := plugintest.Run(t, newTestApp(&testSettings{execute: call}), env)
+			if res.Code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", res.Code, tt.code, res.Output())
+			}
+			if tt.code != 0 {
+				if !strings.Contains(res.Output(), "certificate") {
+					t.Fatalf("want a certificate error: %s", res.Output())
+				}
+				return
+			}
+			if ua := <-uas; ua != "lightship-test-plugin/1.2.3" {
+				t.Fatalf("User-Agent %q", ua)
+			}
+		})
 	}
 }
