@@ -152,3 +152,25 @@ func TestBuildUpgradeChangesOnlyImageAndLabels(t *testing.T) {
 		t.Errorf("retainIp: %s", p.body)
 	}
 }
+
+func TestPlanWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name, lc, image, want string
+	}{
+		{"traefik without health check", `{"imageUuid":"docker:a:1","labels":{"traefik.enable":"true","traefik.domain":"x.com"}}`, "a:2", "no healthCheck"},
+		{"traefik without domain", `{"imageUuid":"docker:a:1","healthCheck":{"port":80},"labels":{"traefik.enable":"stack"}}`, "a:2", "without traefik.domain"},
+		{"same tag", `{"imageUuid":"docker:a:1"}`, "a:1", "set pull_image"},
+		{"same tag, pulled", `{"imageUuid":"docker:a:1","labels":{"io.rancher.container.pull_image":"always"}}`, "a:1", ""},
+		{"digest", `{"imageUuid":"docker:a@sha256:1"}`, "a@sha256:1", ""},
+	} {
+		s := &Settings{image: tc.image, BatchSize: 1, timeout: time.Minute}
+		p, err := buildUpgrade(&v2Service{Name: "web", LaunchConfig: json.RawMessage(tc.lc)}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(p.changes, "\n")
+		if (tc.want == "") != !strings.Contains(got, "warning") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q", tc.name, got)
+		}
+	}
+}

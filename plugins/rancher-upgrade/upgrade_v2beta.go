@@ -354,9 +354,7 @@ func buildUpgrade(sv *v2Service, s *Settings) (*upgradePlan, error) {
 		p.startFirst = false
 		p.changes = append(p.changes, "warning:  start_first turned off: the service has retainIp (Rancher refuses both)")
 	}
-	if hasTraefikEnable(s.labels) && isNullJSON(lc["healthCheck"]) {
-		p.changes = append(p.changes, "warning:  traefik.enable is set but the service has no healthCheck: rancher-traefik routes only to healthy containers")
-	}
+	p.changes = append(p.changes, launchWarnings(sv, lc)...)
 	strategy["startFirst"] = p.startFirst
 	strategy["launchConfig"] = lc
 	body, err := json.Marshal(map[string]any{"inServiceStrategy": strategy, "toServiceStrategy": nil})
@@ -384,13 +382,24 @@ func buildUpgrade(sv *v2Service, s *Settings) (*upgradePlan, error) {
 // error; with several, each sidekick changes the services that have it.
 func (s *Settings) strictSidekicks() bool { return len(s.targets) == 1 }
 
-func hasTraefikEnable(ls []label) bool {
-	for _, l := range ls {
-		if l.Key == "traefik.enable" && (l.Value == "true" || l.Value == "stack") {
-			return true
+// launchWarnings are the plan's warnings about the launchConfig to be sent.
+func launchWarnings(sv *v2Service, lc map[string]json.RawMessage) []string {
+	var out []string
+	labels := map[string]string{}
+	_ = json.Unmarshal(lc["labels"], &labels)
+	if e := labels["traefik.enable"]; e == "true" || e == "stack" {
+		if isNullJSON(lc["healthCheck"]) {
+			out = append(out, "warning:  traefik.enable is set but the service has no healthCheck: rancher-traefik routes only to healthy containers")
+		}
+		if labels["traefik.domain"] == "" {
+			out = append(out, "warning:  traefik.enable without traefik.domain: rancher-traefik's rule is Host:<service>.<stack> with no domain")
 		}
 	}
-	return false
+	// Rancher pulls a tag it already has only with pull_image=always.
+	if img := imageOf(mustJSON(lc)); img == imageOf(sv.LaunchConfig) && !strings.Contains(img, "@") && labels["io.rancher.container.pull_image"] != "always" {
+		out = append(out, "warning:  "+img+" is already the image and hosts keep their copy: set pull_image to fetch a moved tag")
+	}
+	return out
 }
 
 func mustJSON(m map[string]json.RawMessage) json.RawMessage {

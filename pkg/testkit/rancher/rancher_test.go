@@ -323,3 +323,40 @@ func TestV3Rollout(t *testing.T) {
 		t.Errorf("failed rollout: %+v", st)
 	}
 }
+
+func TestOnUpgradeGetsTheLaunchConfigInForce(t *testing.T) {
+	type upgradeCall struct{ stack, service, image string }
+	var mu sync.Mutex
+	var calls []upgradeCall
+	f := New(Options{AccessKey: "ak", SecretKey: "sk", Transition: time.Millisecond, OnUpgrade: func(stack, service string, lc json.RawMessage) {
+		var x struct {
+			ImageUUID string `json:"imageUuid"`
+		}
+		_ = json.Unmarshal(lc, &x)
+		mu.Lock()
+		calls = append(calls, upgradeCall{stack, service, x.ImageUUID})
+		mu.Unlock()
+	}})
+	if _, err := f.AddService("demo", "web", Service{LaunchConfig: json.RawMessage(webLC)}); err != nil {
+		t.Fatal(err)
+	}
+	url, err := f.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.ServiceStatus("demo", "web")
+	svc := url + "/v2-beta/projects/1a5/services/" + st.ID
+	call(t, "POST", svc+"/?action=upgrade", "ak", "sk", `{"inServiceStrategy":{"launchConfig":{"imageUuid":"docker:new:2"}}}`)
+	time.Sleep(5 * time.Millisecond)
+	call(t, "POST", svc+"/?action=rollback", "ak", "sk", "{}")
+	mu.Lock()
+	defer mu.Unlock()
+	want := []upgradeCall{{"demo", "web", "docker:new:2"}, {"demo", "web", "docker:registry/test:1"}}
+	if len(calls) != 2 || calls[0] != want[0] || calls[1] != want[1] {
+		t.Errorf("calls: %v", calls)
+	}
+	if f.RequestCount() != 2 || f.Addr() == "" {
+		t.Errorf("requests %d addr %q", f.RequestCount(), f.Addr())
+	}
+}

@@ -564,6 +564,7 @@ func (s *Server) serviceRequest(r *http.Request, base string, sv *service) (repl
 		b := sv.armed
 		sv.armed = Behavior{}
 		sv.begin(s, "upgrading", "upgraded", b)
+		after = s.notify(sv)
 	case "rollback":
 		if !isNull(sv.previous) {
 			sv.launchConfig, sv.secondary = sv.previous, sv.prevSecondary
