@@ -31,7 +31,7 @@ images: build
 
 # test: everything CI runs. The image-level tests inside the plugin packages
 # need the images, so they are built first.
-test: lint images unit
+test: lint images unit demo
 
 unit:
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done

@@ -23,6 +23,8 @@ type docker struct {
 	runID string
 	mu    sync.Mutex
 	ids   []string
+	// images are the images this run pulled, removed after the containers.
+	images []string
 }
 
 // spec is one container to run.
@@ -113,6 +115,11 @@ func (d *docker) pull(ctx context.Context, ref, user, password string) error {
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
+	if inspect, err := d.cli.ImageInspect(ctx, ref); err == nil {
+		d.mu.Lock()
+		d.images = append(d.images, inspect.ID)
+		d.mu.Unlock()
+	}
 	return nil
 }
 
@@ -123,5 +130,11 @@ func (d *docker) cleanup(ctx context.Context) {
 	d.mu.Unlock()
 	for _, id := range ids {
 		_ = d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+	d.mu.Lock()
+	images := append([]string(nil), d.images...)
+	d.mu.Unlock()
+	for _, id := range images {
+		_, _ = d.cli.ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true})
 	}
 }
