@@ -30,7 +30,7 @@ images: build
 	@for p in $(PLUGINS); do scripts/build-image $$p || exit 1; done
 
 # test: everything CI runs. The image-level tests inside the plugin packages
-# need the images, so they are built first.
+# need the images, so they are built first; the demo runs last.
 test: lint images unit demo
 
 unit:
