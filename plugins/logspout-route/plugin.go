@@ -168,7 +168,6 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	if s.Debug != "" {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	lumberlog.Logger = quietLumber{}
 	tlsCfg, err := s.tlsConfig(env)
 	if err != nil {
 		return err
@@ -270,6 +269,9 @@ func (s *Settings) tlsConfig(env *plugin.Env) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// go-lumber's logger is a global read by its goroutines: set it once, here.
+func init() { lumberlog.Logger = quietLumber{} }
 
 // quietLumber silences go-lumber's per-connection chatter.
 type quietLumber struct{}

@@ -198,7 +198,6 @@ type LumberjackSink struct {
 
 // StartLumberjack listens on addr.
 func StartLumberjack(addr string, opts ...Options) (*LumberjackSink, error) {
-	lumberlog.Logger = quiet{}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -245,6 +244,9 @@ func (s *LumberjackSink) Close() error {
 	<-s.done
 	return err
 }
+
+// go-lumber's logger is a global read by its goroutines: set it once, here.
+func init() { lumberlog.Logger = quiet{} }
 
 type quiet struct{}
 
