@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -217,6 +218,50 @@ func TestServiceLeftUpgradedIsFinishedFirst(t *testing.T) {
 	}
 	if !strings.Contains(r.Stdout, "finishing the upgrade an earlier run left upgraded") {
 		t.Errorf("output:\n%s", r.Stdout)
+	}
+}
+
+func TestUpgradesFromEveryStartingState(t *testing.T) {
+	for _, tc := range []struct{ state, first string }{
+		{"active", "upgrading"},
+		{"inactive", "upgrading"},
+		{"activating", "upgrading"},
+		{"upgrading", "upgraded"},
+		{"canceled-upgrade", "rolling-back"},
+	} {
+		t.Run(tc.state, func(t *testing.T) {
+			f := newFake(t)
+			addWeb(t, f, "demo", "web", rancher.Service{State: tc.state})
+			r := run(t, seedEnv(t, f, nil))
+			if r.Code != 0 {
+				t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+			}
+			noRefusals(t, f)
+			if st := status(t, f, "demo", "web"); st.State != "active" || st.Image != "docker:harbor.company.com/registry/test:dev" {
+				t.Errorf("service: %s %s", st.State, st.Image)
+			}
+			if ev := f.Events(); len(ev) == 0 || ev[0].State != tc.first {
+				t.Errorf("first transition: %v", ev)
+			}
+		})
+	}
+}
+
+func TestUpgradeInterruptedByCancelIsNotRolledBack(t *testing.T) {
+	f := newFake(t)
+	addWeb(t, f, "demo", "web", rancher.Service{})
+	_ = f.SetBehavior("demo", "web", rancher.Behavior{Hang: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+	}()
+	r := plugintest.RunContext(ctx, t, newApp("test"), seedEnv(t, f, nil))
+	if r.Code != 1 || !strings.Contains(r.Output(), "upgrade interrupted") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	if st := status(t, f, "demo", "web"); st.State != "upgrading" {
+		t.Errorf("state %s", st.State)
 	}
 }
 

@@ -581,6 +581,10 @@ func (u *v2) recover(ctx context.Context, st *step, sv *v2Service, cause error, 
 	if !u.s.Rollback {
 		return st.outcome(outcomeFailed, state, fmt.Errorf("upgrade failed: %w; not rolled back (rollback=false), service left %s", cause, state), time.Since(t0))
 	}
+	if ctx.Err() != nil {
+		// The build was canceled: stop here rather than start a rollback nobody waits for.
+		return st.outcome(outcomeFailed, state, fmt.Errorf("upgrade interrupted: %w; service left %s", cause, state), time.Since(t0))
+	}
 	fmt.Fprintf(u.env.Stdout, "  %s: upgrade failed (%v); rolling back\n", st.Ref, cause)
 	err := u.rollback(ctx, st.Ref, sv)
 	if err != nil {

@@ -316,6 +316,9 @@ func (u *v3) run(ctx context.Context, st *step, link string) Outcome {
 	if !u.s.Rollback {
 		return fail(w.State, fmt.Errorf("upgrade failed: %w; not rolled back (rollback=false)", err))
 	}
+	if ctx.Err() != nil {
+		return fail(w.State, fmt.Errorf("upgrade interrupted: %w; workload left as it is", err))
+	}
 	fmt.Fprintf(u.env.Stdout, "  %s: upgrade failed (%v); restoring %s\n", st.Ref, err, old.Image)
 	if rerr := u.restore(ctx, st.Ref, link, idx, old.Image, old.ImagePullPolicy); rerr != nil {
 		return fail(w.State, fmt.Errorf("upgrade failed: %w; restoring %s failed: %v", err, old.Image, rerr))
