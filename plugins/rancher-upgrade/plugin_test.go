@@ -551,6 +551,17 @@ func TestEnvironmentByName(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
 	}
 	noRefusals(t, f)
+	// An environment API key: the URL names no project and none is looked up.
+	r = run(t, seedEnv(t, f, map[string]string{"RANCHER_URL": f.URL() + "/", "PLUGIN_URL": "", "PLUGIN_CONFIRM": "false", "PLUGIN_FINISH_PREVIOUS": "true"}))
+	if r.Code != 0 || !strings.Contains(r.Stdout, "at "+f.URL()+"/v2-beta\n") {
+		t.Fatalf("environment key: exit %d:\n%s", r.Code, r.Output())
+	}
+	for _, req := range f.Requests() {
+		if strings.HasPrefix(req.Path, "/v2-beta/projects?") && !strings.Contains(req.Path, "Default") {
+			t.Errorf("unexpected lookup %s", req.Path)
+		}
+	}
+	noRefusals(t, f)
 	r = run(t, seedEnv(t, f, map[string]string{"PLUGIN_URL": f.URL() + "/v1", "PLUGIN_ENVIRONMENT": "Prod"}))
 	if r.Code != 1 || !strings.Contains(text(r), `environment "Prod": 0 found; environments: Default`) {
 		t.Errorf("exit %d:\n%s", r.Code, r.Output())
