@@ -103,6 +103,7 @@ func New(ctx context.Context, o Options) (*Registry, error) {
 		},
 	}
 	conf.HTTP.Secret = "lightship-testkit-registry"
+	conf.Catalog.MaxEntries = 1000 // the YAML loader's default; zero lists nothing
 	conf.Log.Level = "warn"
 	ctx, cancel := context.WithCancel(ctx)
 	var app *handlers.App
@@ -294,7 +295,7 @@ func (r *Registry) Tags(ctx context.Context, repo string) ([]string, error) {
 	return out.Tags, nil
 }
 
-// Repositories lists every repository (the catalog).
+// Repositories lists the repositories (up to 1000).
 func (r *Registry) Repositories(ctx context.Context) ([]string, error) {
 	rec, err := r.get(ctx, http.MethodGet, "/v2/_catalog?n=1000")
 	if err != nil {
