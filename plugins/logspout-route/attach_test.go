@@ -42,9 +42,9 @@ func TestIgnoredAndExcludedContainersNeverAppear(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lines := waitLines(sink, 30*time.Second, func(l [][]byte) bool { return containsPrefix(l, r.prefix("shipped")) >= 50 })
+	waitLines(sink, 30*time.Second, func(l [][]byte) bool { return containsPrefix(l, r.prefix("shipped")) >= 50 })
 	time.Sleep(500 * time.Millisecond)
-	lines = sink.Lines()
+	lines := sink.Lines()
 	if got := containsPrefix(lines, r.prefix("shipped")); got != 50 {
 		t.Fatalf("shipped container: %d lines, want 50", got)
 	}
@@ -74,9 +74,9 @@ func TestBurstOfFortyContainersAllShippedCompletely(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	lines := waitLines(sink, 90*time.Second, func(l [][]byte) bool { return len(l) >= containers*n })
+	waitLines(sink, 90*time.Second, func(l [][]byte) bool { return len(l) >= containers*n })
 	time.Sleep(300 * time.Millisecond)
-	lines = sink.Lines()
+	lines := sink.Lines()
 	complete := 0
 	for i := 0; i < containers; i++ {
 		missing, dup := logsink.Check(logsink.SeqCounts(lines, r.prefix(fmt.Sprintf("burst%d", i))), n)
@@ -109,9 +109,9 @@ func TestShortLivedContainerLongLinesAndFinalLineWithoutNewline(t *testing.T) {
 	if err := loggen.Wait(context.Background(), r.cli, id); err != nil {
 		t.Fatal(err)
 	}
-	lines := waitLines(sink, 30*time.Second, func(l [][]byte) bool { return len(l) >= n+20 })
+	waitLines(sink, 30*time.Second, func(l [][]byte) bool { return len(l) >= n+20 })
 	time.Sleep(300 * time.Millisecond)
-	lines = sink.Lines()
+	lines := sink.Lines()
 	if missing, dup := logsink.Check(logsink.SeqCounts(lines, r.prefix("blink")), 20); len(missing)+len(dup) > 0 {
 		t.Errorf("short-lived: missing %v duplicated %v", missing, dup)
 	}

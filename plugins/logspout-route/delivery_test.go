@@ -164,9 +164,9 @@ func TestSIGKILLRestartResumesWithoutLossOrDuplicatesOnBeats(t *testing.T) {
 	if err := loggen.Wait(context.Background(), r.cli, id); err != nil {
 		t.Fatal(err)
 	}
-	lines := waitLines(beats, 60*time.Second, func(l [][]byte) bool { return len(l) >= n })
+	waitLines(beats, 60*time.Second, func(l [][]byte) bool { return len(l) >= n })
 	time.Sleep(500 * time.Millisecond)
-	lines = beats.Lines()
+	lines := beats.Lines()
 	missing, dup := logsink.Check(logsink.SeqCounts(lines, r.prefix("resume")), n)
 	if len(missing) > 0 || len(dup) > 0 {
 		t.Fatalf("killed after %d lines: missing %v, duplicated %v (%d lines)", killedAt, missing, dup, len(lines))

@@ -207,7 +207,9 @@ func (c *engineClient) ListContainers(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("docker list: %w", err)
 	}
 	defer resp.Body.Close()
-	var list []struct{ ID string `json:"Id"` }
+	var list []struct {
+		ID string `json:"Id"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
 		return nil, fmt.Errorf("docker list: %w", err)
 	}

@@ -334,10 +334,10 @@ func (p *pump) stream(ctx context.Context, c *container, follow bool) error {
 
 // dispatcher hands one stream's lines to the matching routes.
 type dispatcher struct {
-	p       *pump
-	c       *container
-	skip    pos // lines up to here were delivered before: drop them
-	last    pos
+	p        *pump
+	c        *container
+	skip     pos // lines up to here were delivered before: drop them
+	last     pos
 	version  uint64
 	resolved bool
 	targets  []target

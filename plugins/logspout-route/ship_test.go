@@ -39,9 +39,9 @@ func TestShipsEveryLineOfThreeContainersExactlyOnce(t *testing.T) {
 	for _, name := range []string{"a", "b", "c"} {
 		ids[name] = r.start(name, nil, "-n", fmt.Sprint(n), "-prefix", r.prefix(name), "-stderr-every", "7", "-rate", "2000")
 	}
-	lines := waitLines(sink, 60*time.Second, func(l [][]byte) bool { return len(l) >= 3*n })
+	waitLines(sink, 60*time.Second, func(l [][]byte) bool { return len(l) >= 3*n })
 	time.Sleep(300 * time.Millisecond) // any duplicate would arrive now
-	lines = sink.Lines()
+	lines := sink.Lines()
 	for name, id := range ids {
 		counts := logsink.SeqCounts(lines, r.prefix(name))
 		missing, dup := logsink.Check(counts, n)
