@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -367,6 +368,28 @@ func TestNotFoundNamesWhatExists(t *testing.T) {
 		}
 	}
 	noRefusals(t, f)
+}
+
+func TestNotFoundListFollowsPagination(t *testing.T) {
+	f := newFake(t)
+	for i := range 130 {
+		addWeb(t, f, "big", fmt.Sprintf("svc-%03d", i), rancher.Service{LaunchConfig: json.RawMessage(`{"imageUuid":"docker:a:1"}`)})
+	}
+	r := run(t, seedEnv(t, f, map[string]string{"PLUGIN_SERVICE": "big/nope"}))
+	if r.Code != 1 || !strings.Contains(r.Output(), "svc-000, svc-001") || !strings.Contains(r.Output(), "svc-129") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	noRefusals(t, f)
+}
+
+func TestSecretsStayOutOfJSONDebugOutput(t *testing.T) {
+	f := newFake(t)
+	addWeb(t, f, "demo", "web", rancher.Service{})
+	_ = f.SetBehavior("demo", "web", rancher.Behavior{FailHealth: true})
+	r := run(t, seedEnv(t, f, map[string]string{"PLUGIN_LOG_FORMAT": "json", "PLUGIN_LABELS": "key=" + skCanary}))
+	if r.Code != 1 || !strings.Contains(r.Output(), `"level":"error"`) || !strings.Contains(r.Output(), "key=******") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
 }
 
 func TestWrongKeysFailWith401(t *testing.T) {
