@@ -338,10 +338,12 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	}
 	start := time.Now()
 	steps := make([]*step, 0, len(s.targets))
-	for _, t := range s.targets {
+	for i, t := range s.targets {
 		st, err := be.prepare(ctx, t)
 		if err != nil {
-			return fmt.Errorf("%s: %w", t, err)
+			err = fmt.Errorf("%s: %w", t, err)
+			s.reportUnplanned(env, i, err)
+			return err
 		}
 		steps = append(steps, st)
 	}
@@ -375,4 +377,20 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 		env.Log.Warn(err.Error())
 	}
 	return failed
+}
+
+// reportUnplanned writes the result file when planning failed at target i:
+// nothing was changed; that target failed and the others were skipped.
+func (s *Settings) reportUnplanned(env *plugin.Env, i int, err error) {
+	rep := Report{API: s.api, URL: s.endpoint.String(), Image: s.image}
+	for j, t := range s.targets {
+		o := Outcome{Service: t.String(), NewImage: s.image, Outcome: outcomeSkipped}
+		if j == i {
+			o.Outcome, o.Error = outcomeFailed, env.Redactor.Scrub(err.Error())
+		}
+		rep.Services = append(rep.Services, o)
+	}
+	if werr := writeReport(env, rep); werr != nil {
+		env.Log.Warn(werr.Error())
+	}
 }

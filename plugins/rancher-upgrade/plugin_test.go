@@ -362,9 +362,13 @@ func TestNotFoundNamesWhatExists(t *testing.T) {
 		{"nope/web", `stack "nope" not found; stacks: demo`},
 		{"demo/nope", `service "nope" not found in stack demo; services: api, web`},
 	} {
-		r := run(t, seedEnv(t, f, map[string]string{"PLUGIN_SERVICE": tc.service}))
+		env := seedEnv(t, f, map[string]string{"PLUGIN_SERVICE": tc.service})
+		r := run(t, env)
 		if r.Code != 1 || !strings.Contains(text(r), tc.want) {
 			t.Errorf("%s: exit %d:\n%s", tc.service, r.Code, r.Output())
+		}
+		if rep := readReport(t, env["DRONE_WORKSPACE"]); rep.Services[0].Outcome != outcomeFailed || !strings.Contains(rep.Services[0].Error, tc.want) {
+			t.Errorf("report: %+v", rep.Services)
 		}
 	}
 	noRefusals(t, f)
