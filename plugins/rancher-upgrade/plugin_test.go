@@ -305,6 +305,27 @@ func TestUpgradeThatNeverCompletesIsRolledBack(t *testing.T) {
 	}
 }
 
+func TestFinishThatHangsIsCanceledAndRolledBack(t *testing.T) {
+	f := newFake(t)
+	addWeb(t, f, "demo", "web", rancher.Service{})
+	_ = f.SetBehavior("demo", "web", rancher.Behavior{HangFinish: true})
+	r := run(t, seedEnv(t, f, map[string]string{"PLUGIN_TIMEOUT": "400ms"}))
+	if r.Code != 1 || !strings.Contains(r.Output(), "timed out after") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	noRefusals(t, f)
+	var states []string
+	for _, e := range f.Events() {
+		states = append(states, e.State)
+	}
+	if got := strings.Join(states, ","); got != "upgrading,upgraded,finishing-upgrade,canceled-upgrade,rolling-back,active" {
+		t.Errorf("transitions: %s", got)
+	}
+	if st := status(t, f, "demo", "web"); st.Image != "docker:registry/test:1" {
+		t.Errorf("image %s", st.Image)
+	}
+}
+
 func TestFailedHealthCheckIsRolledBack(t *testing.T) {
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})

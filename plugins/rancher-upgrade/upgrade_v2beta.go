@@ -191,18 +191,19 @@ func (u *v2) get(ctx context.Context, sv *v2Service) (*v2Service, error) {
 }
 
 // action POSTs a service action, after checking the service offers it (the
-// actions map holds only what the current state allows).
+// actions map holds only what the current state allows). On error it returns
+// sv as it was.
 func (u *v2) action(ctx context.Context, ref string, sv *v2Service, name string, body any) (*v2Service, error) {
 	link := sv.Actions[name]
 	if link == "" {
-		return nil, fmt.Errorf("action %s is not available in state %s (available: %s)", name, sv.State, actionList(sv.Actions))
+		return sv, fmt.Errorf("action %s is not available in state %s (available: %s)", name, sv.State, actionList(sv.Actions))
 	}
 	if body == nil {
 		body = json.RawMessage("{}")
 	}
 	var out v2Service
 	if err := u.api.call(ctx, "POST", link, body, &out); err != nil {
-		return nil, fmt.Errorf("POST %s: %w", name, err)
+		return sv, fmt.Errorf("POST %s: %w", name, err)
 	}
 	if out.Links["self"] == "" {
 		out.Links = sv.Links

@@ -33,6 +33,9 @@ type Behavior struct {
 	FailHealth bool
 	// Hang makes the upgrade (rollout) never finish.
 	Hang bool
+	// HangFinish makes the finishupgrade after the next upgrade stay in
+	// finishing-upgrade (rancher#7786). v2-beta only.
+	HangFinish bool
 }
 
 // ServiceStatus is a service as the fake holds it now.
@@ -69,6 +72,7 @@ type service struct {
 	created       time.Time
 	next          *pending
 	armed         Behavior
+	hangFinish    bool
 }
 
 // pending is a transition in progress: at `at` the service reaches `to`
@@ -543,7 +547,7 @@ func (s *Server) serviceRequest(r *http.Request, base string, sv *service) (repl
 			return reply{}, err
 		}
 		b := sv.armed
-		sv.armed = Behavior{}
+		sv.armed, sv.hangFinish = Behavior{}, b.HangFinish
 		sv.begin(s, "upgrading", "upgraded", b)
 		after = s.notify(sv)
 	case "finishupgrade":
@@ -551,7 +555,8 @@ func (s *Server) serviceRequest(r *http.Request, base string, sv *service) (repl
 			// rancher#4573: finishing a canceled upgrade continues it.
 			sv.begin(s, "upgrading", "upgraded", Behavior{})
 		} else {
-			sv.begin(s, "finishing-upgrade", "active", Behavior{})
+			sv.begin(s, "finishing-upgrade", "active", Behavior{Hang: sv.hangFinish})
+			sv.hangFinish = false
 		}
 	case "cancelupgrade":
 		if sv.state == "finishing-upgrade" {
