@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
@@ -237,9 +238,12 @@ func TestBuildPushesEveryTagWithOneDigest(t *testing.T) {
 	if labels["org.opencontainers.image.created"] == "" {
 		t.Errorf("no created label: %v", labels)
 	}
-	// purge (default) removed the local tags.
+	// purge (default) removed the local tags and the image itself.
 	if _, err := cli.ImageInspect(ctx, reg.Host+"/"+repo+":latest"); err == nil {
 		t.Errorf("purge left %s:latest", repo)
+	}
+	if _, err := cli.ImageInspect(ctx, got.ImageID); err == nil {
+		t.Errorf("purge left image %s", got.ImageID)
 	}
 	for _, r := range reg.Requests() {
 		if r.Method == "PUT" && r.User != robotUser {
@@ -287,11 +291,11 @@ func TestBuildErrorsExitOneWithDaemonText(t *testing.T) {
 		name, dockerfile, want string
 	}{
 		{"parse error", "FROM scratch\nRUNX nothing\n", "unknown instruction"},
-		{"missing COPY source", "FROM scratch\nCOPY missing.txt /x\n", "missing.txt"},
+		{"missing COPY source", "FROM scratch\nLABEL lightship.test=MARKER\nCOPY missing.txt /x\n", "missing.txt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			marker := suffix()
-			dir := writeContext(t, map[string]string{"Dockerfile": tc.dockerfile})
+			dir := writeContext(t, map[string]string{"Dockerfile": strings.ReplaceAll(tc.dockerfile, "MARKER", marker)})
 			repo := "proj/broken-" + marker
 			removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 			env := baseEnv(dir, reg, repo)
@@ -303,6 +307,14 @@ func TestBuildErrorsExitOneWithDaemonText(t *testing.T) {
 			}
 			if !strings.Contains(strings.ToLower(res.Output()), strings.ToLower(tc.want)) {
 				t.Errorf("output lacks %q:\n%s", tc.want, res.Output())
+			}
+			// purge removed the step images the failed build left.
+			left, err := cli.ImageList(context.Background(), image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "lightship.test="+marker))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 0 {
+				t.Errorf("failed build left %d step images", len(left))
 			}
 		})
 	}
@@ -346,6 +358,8 @@ func TestDryRunBuildsWithoutPushing(t *testing.T) {
 	repo := "proj/dry-" + marker
 	env := baseEnv(dir, reg, repo)
 	env["PLUGIN_DRY_RUN"] = "true"
+	card := filepath.Join(dir, "card.json")
+	env["DRONE_CARD_PATH"] = card
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 	res := plugintest.Run(t, newApp("test"), env)
 	if res.Code != 0 {
@@ -360,6 +374,49 @@ func TestDryRunBuildsWithoutPushing(t *testing.T) {
 	}
 	if !strings.Contains(res.Output(), "not pushed") {
 		t.Errorf("no word about not pushing:\n%s", res.Output())
+	}
+	b, err := os.ReadFile(card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Schema string         `json:"schema"`
+		Data   map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.Schema == "" || c.Data["image_id"] != got.ImageID || c.Data["pushed"] != false {
+		t.Errorf("card %s (%v)", b, err)
+	}
+}
+
+func TestSquashNeedsAnExperimentalDaemon(t *testing.T) {
+	cli := dockertest.Client(t)
+	ping, err := cli.Ping(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ping.Experimental {
+		t.Skip("this daemon is experimental: squash works")
+	}
+	reg := startRegistry(t, nil)
+	dir := scratchContext(t, suffix())
+	env := baseEnv(dir, reg, "proj/squash-"+suffix())
+	delete(env, "PLUGIN_USERNAME")
+	delete(env, "PLUGIN_PASSWORD")
+	env["PLUGIN_SQUASH"] = "true"
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 2 || !strings.Contains(res.Output(), "PLUGIN_SQUASH") || !strings.Contains(res.Output(), "experimental") {
+		t.Errorf("exit %d:\n%s", res.Code, res.Output())
+	}
+}
+
+func TestNoDaemonHintsAtTheSocket(t *testing.T) {
+	dir := scratchContext(t, "x")
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(dir, "no-docker.sock"))
+	res := plugintest.Run(t, newApp("test"), map[string]string{
+		"PLUGIN_REPO": "127.0.0.1:5000/proj/app", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"), "DRONE_WORKSPACE": dir,
+	})
+	if res.Code != 1 || !strings.Contains(res.Output(), "/var/run/docker.sock") {
+		t.Errorf("exit %d:\n%s", res.Code, res.Output())
 	}
 }
 

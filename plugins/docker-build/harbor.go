@@ -31,7 +31,8 @@ var scanPollInterval = 2 * time.Second
 const acceptVulnerabilities = "application/vnd.security.vulnerability.report; version=1.1, application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
 
 func newHarborClient(env *plugin.Env, p *Plan) (*harborClient, error) {
-	c, err := env.HTTP(httpx.Options{Timeout: 30 * time.Second})
+	// insecure covers the registry host: Harbor's API lives on the same host.
+	c, err := env.HTTP(httpx.Options{Timeout: 30 * time.Second, SkipVerify: p.Insecure})
 	if err != nil {
 		return nil, err
 	}

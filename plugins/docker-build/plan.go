@@ -38,6 +38,8 @@ type Plan struct {
 	Harbor      *HarborPlan
 	Purge       bool
 	PushRetries int
+	// Insecure: the registry speaks HTTP or has an untrusted certificate.
+	Insecure bool
 }
 
 // BuildSpec is the image build request.
@@ -94,7 +96,7 @@ var severities = []string{"none", "low", "medium", "high", "critical"}
 // buildPlan validates the settings against the build metadata and returns
 // the plan. Every error is a *plugin.SettingsError naming the setting.
 func buildPlan(s *Settings, meta drone.Metadata, lookup lookupFunc) (*Plan, error) {
-	p := &Plan{Purge: s.Purge, PushRetries: s.PushRetries}
+	p := &Plan{Purge: s.Purge, PushRetries: s.PushRetries, Insecure: s.Insecure}
 	if s.Repo == "" {
 		return nil, plugin.Required("repo")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -299,7 +300,13 @@ func TestPlanForTheSeedStep(t *testing.T) {
 		Dockerfile: filepath.Join(dir, "Dockerfile"), TagsFile: filepath.Join(dir, ".tags"), Mirror: "https://registry.docker-cn.com",
 		Username: "harbor_username", Password: "harbor_password", PullImage: true, AutoLabel: true, Purge: true, PushRetries: 3}
 	_ = s.Tags.Set("dev")
-	p, err := buildPlan(s, drone.Metadata{Commit: drone.Commit{SHA: "abc"}}, func(string) (string, bool) { return "", false })
+	_ = s.ArgsFromEnv.Set("HTTP_PROXY,UNSET_VAR")
+	p, err := buildPlan(s, drone.Metadata{Commit: drone.Commit{SHA: "abc"}}, func(n string) (string, bool) {
+		if n == "HTTP_PROXY" {
+			return "http://proxy:3128", true
+		}
+		return "", false
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,6 +324,9 @@ func TestPlanForTheSeedStep(t *testing.T) {
 	if !reflect.DeepEqual(p.MirrorPulls, wantPulls) {
 		t.Errorf("mirror pulls %v", p.MirrorPulls)
 	}
+	if v := p.Build.BuildArgs["HTTP_PROXY"]; v == nil || *v != "http://proxy:3128" || len(p.Build.BuildArgs) != 1 {
+		t.Errorf("build args %v", p.Build.BuildArgs)
+	}
 	if p.Build.Labels["org.opencontainers.image.revision"] != "abc" {
 		t.Errorf("labels %v", p.Build.Labels)
 	}
@@ -324,5 +334,32 @@ func TestPlanForTheSeedStep(t *testing.T) {
 	p.Print(&out)
 	if strings.Contains(out.String(), "harbor_password") || !strings.Contains(out.String(), "through mirror") {
 		t.Errorf("plan print:\n%s", out.String())
+	}
+}
+
+func TestStepImagesSkipsCacheHits(t *testing.T) {
+	var s stepImages
+	out := "Step 1/4 : FROM scratch\n ---> \nStep 2/4 : LABEL a=b\n ---> Using cache\n ---> 111111111111\n" +
+		"Step 3/4 : COPY x /x\n ---> 222222222222\nStep 4/4 : LABEL c=d\n ---> Running in 9f9f9f9f9f9f\n" +
+		"Removing intermediate container 9f9f9f9f9f9f\n ---> 333333"
+	for _, chunk := range []string{out[:40], out[40:]} {
+		_, _ = s.Write([]byte(chunk))
+	}
+	_, _ = s.Write([]byte("333333\n"))
+	if got := strings.Join(s.ids, ","); got != "222222222222,333333333333" {
+		t.Errorf("ids %s", got)
+	}
+}
+
+func TestDaemonAllowsInsecure(t *testing.T) {
+	_, loop, _ := net.ParseCIDR("127.0.0.0/8")
+	sc := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: []*registry.NetIPNet{(*registry.NetIPNet)(loop)},
+		IndexConfigs:          map[string]*registry.IndexInfo{"harbor.lan:5000": {Name: "harbor.lan:5000", Secure: false}, "docker.io": {Name: "docker.io", Secure: true}},
+	}
+	for host, want := range map[string]bool{"127.0.0.1:5000": true, "harbor.lan:5000": true, "docker.io": false, "10.0.0.1:443": false, "other.lan": false} {
+		if got := daemonAllowsInsecure(sc, host); got != want {
+			t.Errorf("%s: %t, want %t", host, got, want)
+		}
 	}
 }

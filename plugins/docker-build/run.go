@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"regexp"
 	"strings"
 	"time"
 
@@ -42,7 +46,10 @@ type runner struct {
 	daemon *client.Client
 
 	// tagged are references this run created, removed by purge.
-	tagged  []string
+	tagged []string
+	// steps are the images the build's steps created (not cache hits),
+	// removed by purge even when the build failed.
+	steps   stepImages
 	imageID string
 	digest  string
 }
@@ -63,6 +70,9 @@ func (r *runner) run(ctx context.Context) (err error) {
 		if !ping.Experimental {
 			return plugin.Invalid("squash", "the daemon does not run with experimental features, which --squash needs")
 		}
+	}
+	if p.Push && p.Insecure {
+		r.checkInsecure(ctx)
 	}
 	if p.Push {
 		// Fail on bad credentials before spending time on the build.
@@ -161,7 +171,7 @@ func (r *runner) build(ctx context.Context) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	defer resp.Body.Close()
-	res, err := readStream(resp.Body, r.env.Stdout)
+	res, err := readStream(resp.Body, io.MultiWriter(r.env.Stdout, &r.steps))
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
@@ -217,6 +227,48 @@ func (r *runner) login(ctx context.Context) error {
 	}
 	r.env.Log.Infof("logged in to %s as %q", r.plan.Registry, a.Username)
 	return nil
+}
+
+// checkInsecure says whether the daemon will let the push use plain HTTP
+// or an untrusted certificate: the daemon, not the plugin, decides.
+func (r *runner) checkInsecure(ctx context.Context) {
+	host := r.plan.Registry
+	info, err := r.daemon.Info(ctx)
+	if err != nil {
+		r.env.Log.Warnf("insecure: cannot read the daemon's registry settings: %v", err)
+		return
+	}
+	if daemonAllowsInsecure(info.RegistryConfig, host) {
+		r.env.Log.Infof("insecure: the daemon treats %s as an insecure registry", host)
+		return
+	}
+	r.env.Log.Warnf("insecure: the daemon does not treat %s as insecure, so plain HTTP or an untrusted certificate will fail: "+
+		"add {\"insecure-registries\": [\"%s\"]} to its /etc/docker/daemon.json and restart it, or put the CA in /etc/docker/certs.d/%s/ca.crt", host, host, host)
+}
+
+// daemonAllowsInsecure reports whether the daemon's registry settings let
+// host be used without TLS verification (loopback always is).
+func daemonAllowsInsecure(sc *registry.ServiceConfig, host string) bool {
+	if sc == nil {
+		return false
+	}
+	if ic, ok := sc.IndexConfigs[host]; ok && ic != nil && !ic.Secure {
+		return true
+	}
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	ip := net.ParseIP(h)
+	if ip == nil {
+		return false
+	}
+	for _, n := range sc.InsecureRegistryCIDRs {
+		if n != nil && (*net.IPNet)(n).Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // serverAddress is the login address of a registry host (Docker Hub's is a URL).
@@ -309,7 +361,52 @@ func (r *runner) purge(ctx context.Context) {
 			r.env.Log.Warnf("purge %s: %v", ref, err)
 		}
 	}
-	if len(r.tagged) > 0 {
-		r.env.Log.Infof("purged %d local tags", len(r.tagged))
+	// Dangling parents of a failed build, newest first; those still used by
+	// another image are refused by the daemon and stay.
+	removed := 0
+	for i := len(r.steps.ids) - 1; i >= 0; i-- {
+		if _, err := r.daemon.ImageRemove(ctx, r.steps.ids[i], image.RemoveOptions{PruneChildren: true}); err == nil {
+			removed++
+		} else if !cerrdefs.IsNotFound(err) {
+			r.env.Log.Debugf("purge build step image %s: %v", r.steps.ids[i], err)
+		}
+	}
+	if len(r.tagged) > 0 || removed > 0 {
+		r.env.Log.Infof("purged %d local tags and %d build step images", len(r.tagged), removed)
+	}
+}
+
+// stepImages collects, from the classic builder's output, the image id
+// each step created (" ---> 1a2b3c4d5e6f"), skipping cache hits.
+type stepImages struct {
+	ids     []string
+	cached  bool
+	partial []byte
+}
+
+var stepImageLine = regexp.MustCompile(`^ ---> ([0-9a-f]{12})$`)
+
+func (s *stepImages) Write(b []byte) (int, error) {
+	s.partial = append(s.partial, b...)
+	for {
+		i := bytes.IndexByte(s.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := strings.TrimRight(string(s.partial[:i]), "\r")
+		s.partial = s.partial[i+1:]
+		switch {
+		case line == " ---> Using cache":
+			s.cached = true
+		case strings.HasPrefix(line, "Step "):
+			s.cached = false
+		default:
+			if m := stepImageLine.FindStringSubmatch(line); m != nil {
+				if !s.cached {
+					s.ids = append(s.ids, m[1])
+				}
+				s.cached = false
+			}
+		}
 	}
 }
