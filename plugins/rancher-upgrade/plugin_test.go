@@ -375,6 +375,30 @@ func TestTransientGetFailuresAreRetried(t *testing.T) {
 	}
 }
 
+func TestPollFailuresDoNotStopTheRollout(t *testing.T) {
+	var f *rancher.Server
+	// A proxy in front of Rancher answers 502 to the next 5 GETs once the upgrade starts.
+	f = rancher.New(rancher.Options{AccessKey: akCanary, SecretKey: skCanary, Transition: 60 * time.Millisecond,
+		OnUpgrade: func(_, _ string, _ json.RawMessage) { f.FailGets(5, 502) }})
+	if _, err := f.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	addWeb(t, f, "demo", "web", rancher.Service{})
+	r := run(t, seedEnv(t, f, nil))
+	if r.Code != 0 || !strings.Contains(r.Output(), "poll failed, trying again") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	for _, ref := range f.Refusals() {
+		if ref.Status != 502 {
+			t.Errorf("refused: %s", ref)
+		}
+	}
+	if st := status(t, f, "demo", "web"); st.State != "active" {
+		t.Errorf("state %s", st.State)
+	}
+}
+
 func TestNotFoundNamesWhatExists(t *testing.T) {
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})

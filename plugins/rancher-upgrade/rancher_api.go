@@ -86,6 +86,20 @@ func isStatus(err error, status int) bool {
 	return errors.As(err, &ae) && ae.Status == status
 }
 
+// transientPoll says whether a failed poll (already retried by httpx) may
+// be tried again at the next poll: network errors and 5xx/429 may pass, a
+// refusal (401, 403, 404, ...) or the end of ctx will not.
+func transientPoll(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
+	}
+	return true
+}
+
 // sleepCtx waits d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -472,7 +472,11 @@ func (u *v2) wait(ctx context.Context, ref string, sv *v2Service, what string, d
 		}
 		next, err := u.get(ctx, sv)
 		if err != nil {
-			return sv, err
+			if !transientPoll(ctx, err) {
+				return sv, err
+			}
+			u.env.Log.Warnf("%s: poll failed, trying again: %v", ref, err)
+			continue
 		}
 		sv = next
 		if st := sv.status(); st != last {

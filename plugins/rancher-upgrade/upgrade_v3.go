@@ -218,7 +218,11 @@ func (u *v3) wait(ctx context.Context, ref, link string, w *v3Workload, what str
 		}
 		next, _, err := u.get(ctx, link)
 		if err != nil {
-			return w, fmt.Errorf("GET workload: %w", err)
+			if !transientPoll(ctx, err) {
+				return w, fmt.Errorf("GET workload: %w", err)
+			}
+			u.env.Log.Warnf("%s: poll failed, trying again: %v", ref, err)
+			continue
 		}
 		w = next
 		if st := w.status(); st != last {
