@@ -213,12 +213,13 @@ func (s *Settings) validateAPI(u *url.URL, env *plugin.Env) error {
 		if s.projectV3 == "" {
 			return plugin.Required("project")
 		}
-		if !strings.HasPrefix(s.projectV3, "c-") && !strings.HasPrefix(s.projectV3, "local:") || !strings.Contains(s.projectV3, ":p-") {
+		cluster, proj, _ := strings.Cut(s.projectV3, ":")
+		if (cluster != "local" && !strings.HasPrefix(cluster, "c-")) || !strings.HasPrefix(proj, "p-") {
 			return plugin.Invalid("project", "%q must be a project id such as c-xxxxx:p-xxxxx", s.projectV3)
 		}
 		if s.Token == "" {
 			if s.AccessKey == "" || s.SecretKey == "" {
-				return plugin.Required("token")
+				return &plugin.SettingsError{Setting: plugin.EnvName("token"), Msg: "is required on Rancher 2.x (or access_key and secret_key)"}
 			}
 			s.Token = s.AccessKey + ":" + s.SecretKey
 			env.Redactor.Add(s.Token)

@@ -663,6 +663,11 @@ func TestBadSettingsExit2(t *testing.T) {
 		{map[string]string{"PLUGIN_API": "v4"}, "PLUGIN_API:"},
 		{map[string]string{"PLUGIN_URL": f.URL() + "/v3"}, "PLUGIN_PROJECT is required"},
 		{map[string]string{"PLUGIN_SIDEKICK": "onlyname"}, "PLUGIN_SIDEKICK:"},
+		{map[string]string{"PLUGIN_URL": f.URL() + "/v3", "PLUGIN_PROJECT": "p-abc"}, "PLUGIN_PROJECT:"},
+		{map[string]string{"PLUGIN_URL": f.URL() + "/v3", "PLUGIN_PROJECT": "c-a:p-b", "RANCHER_ACCESS_KEY": ""}, "PLUGIN_TOKEN is required on Rancher 2.x"},
+		{map[string]string{"PLUGIN_URL": f.URL() + "/v3", "PLUGIN_PROJECT": "c-a:p-b", "PLUGIN_TOKEN": "nocolon"}, "PLUGIN_TOKEN: must be"},
+		{map[string]string{"PLUGIN_URL": f.URL() + "/v3/project/c-a:p-b", "PLUGIN_SIDEKICK": "a b"}, "PLUGIN_SIDEKICK: sidekicks exist only"},
+		{map[string]string{"PLUGIN_URL": "http://user:pw@rancher:8080"}, "PLUGIN_URL: must not hold credentials"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			r := run(t, seedEnv(t, f, tc.env))
