@@ -165,3 +165,27 @@ func TestHarborScanThatNeverFinishesTimesOut(t *testing.T) {
 	}
 	noViolations(t, h)
 }
+
+func TestHarborRefusedPushToExistingProjectNamesMissingRights(t *testing.T) {
+	h := startHarbor(t, harbor.Options{
+		Projects: []string{"proj", "other"},
+		Users:    map[string]harbor.User{robotUser: {Password: canary, Projects: []string{"proj"}}},
+	})
+	env, repo := harborEnv(t, h, "other", robotUser, canary)
+	start := time.Now()
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", res.Code, res.Output())
+	}
+	t.Logf("refused push took %s", time.Since(start))
+	for _, want := range []string{"denied", "exists", "lacks push rights"} {
+		if !strings.Contains(res.Output(), want) {
+			t.Errorf("output lacks %q:\n%s", want, res.Output())
+		}
+	}
+	if tags, _ := h.Registry.Tags(context.Background(), repo); len(tags) != 0 {
+		t.Errorf("pushed %v", tags)
+	}
+	noSecret(t, res)
+	noViolations(t, h)
+}

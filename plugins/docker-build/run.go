@@ -371,8 +371,11 @@ func (r *runner) purge(ctx context.Context) {
 			r.env.Log.Debugf("purge build step image %s: %v", r.steps.ids[i], err)
 		}
 	}
-	if len(r.tagged) > 0 || removed > 0 {
+	switch {
+	case removed > 0:
 		r.env.Log.Infof("purged %d local tags and %d build step images", len(r.tagged), removed)
+	case len(r.tagged) > 0:
+		r.env.Log.Infof("purged %d local tags", len(r.tagged))
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package harbor is a strict fake of Harbor v2: the project and scan parts
 // of REST API v2.0 (shapes in shared/api/harbor.md) in front of a real
-// in-process registry (testkit/registry) serving /v2/. Requests the real
+// in-process registry (testkit/registry) serving /v2/, with Harbor's
+// token service (/service/token: Basic in, a bearer token holding only the
+// scopes the account may have out). Requests the real
 // Harbor would refuse for their form (unknown path or method, missing
 // auth, wrong JSON field names or types, a single-escaped repository name,
 // a cookie on a write: the CSRF trap) are answered as Harbor answers them
@@ -12,7 +14,9 @@ package harbor
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -34,6 +38,21 @@ type User struct {
 	// CanCreateProjects is true for admins and system robots. Project robots
 	// (robot$<project>+<name>) never can.
 	CanCreateProjects bool
+	// Projects limits pull and push to these projects (empty: every project).
+	Projects []string
+}
+
+// may reports whether u may pull and push in project.
+func (u User) may(project string) bool {
+	if len(u.Projects) == 0 {
+		return true
+	}
+	for _, p := range u.Projects {
+		if p == project {
+			return true
+		}
+	}
+	return false
 }
 
 // Options configure a Harbor fake.
@@ -88,6 +107,7 @@ type Harbor struct {
 	projects map[string]*Project
 	nextID   int
 	scans    map[string]*scanState // by digest
+	tokens   map[string]grant
 	errs     []error
 	calls    []string
 }
@@ -123,12 +143,13 @@ func New(ctx context.Context, o Options) (*Harbor, error) {
 	if o.ScanPolls <= 0 {
 		o.ScanPolls = 2
 	}
-	h := &Harbor{Registry: reg, opts: o, projects: map[string]*Project{}, scans: map[string]*scanState{}, nextID: 1}
+	h := &Harbor{Registry: reg, opts: o, projects: map[string]*Project{}, scans: map[string]*scanState{}, tokens: map[string]grant{}, nextID: 1}
 	for _, p := range o.Projects {
 		h.addProject(p, "admin", map[string]string{"public": "false"})
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v2/", h.serveRegistry)
+	mux.HandleFunc("/service/token", h.serveToken)
 	mux.HandleFunc("/api/v2.0/", h.serveAPI)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.violation(w, http.StatusNotFound, "NOT_FOUND", "%s %s: not a Harbor API path", r.Method, r.URL.Path)
@@ -223,31 +244,122 @@ func (h *Harbor) user(r *http.Request) (string, bool) {
 	return name, known && subtle.ConstantTimeCompare([]byte(u.Password), []byte(pass)) == 1
 }
 
-// serveRegistry checks Basic auth and the project, then hands /v2/ to the
-// real registry. Harbor refuses a push to a missing project with the same
-// "unauthorized" as bad credentials.
-func (h *Harbor) serveRegistry(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.user(r); !ok {
-		w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
-		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "unauthorized: authentication required")
+// grant is what a bearer token allows: repository -> actions.
+type grant struct {
+	user   string
+	access map[string]map[string]bool
+}
+
+// serveToken is Harbor's token service: Basic credentials in, a bearer
+// token out, holding only the scopes the account may have. A missing
+// project grants nothing; the token is still issued.
+func (h *Harbor) serveToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		h.violation(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "%s /service/token", r.Method)
 		return
 	}
+	user, ok := h.user(r)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid credentials")
+		return
+	}
+	if svc := r.URL.Query().Get("service"); svc != "harbor-registry" {
+		h.violation(w, http.StatusBadRequest, "BAD_REQUEST", "token: service %q, want harbor-registry", svc)
+		return
+	}
+	g := grant{user: user, access: map[string]map[string]bool{}}
+	for _, scope := range r.URL.Query()["scope"] {
+		for _, sc := range strings.Split(scope, " ") {
+			parts := strings.Split(sc, ":")
+			if len(parts) < 3 || parts[0] != "repository" {
+				continue
+			}
+			repo := strings.Join(parts[1:len(parts)-1], ":")
+			project, _, _ := strings.Cut(repo, "/")
+			h.mu.Lock()
+			_, exists := h.projects[project]
+			h.mu.Unlock()
+			if !exists || !h.opts.Users[user].may(project) {
+				continue
+			}
+			if g.access[repo] == nil {
+				g.access[repo] = map[string]bool{}
+			}
+			for _, a := range strings.Split(parts[len(parts)-1], ",") {
+				g.access[repo][a] = true
+			}
+		}
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	h.mu.Lock()
+	h.tokens[tok] = g
+	h.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "access_token": tok, "expires_in": 1800, "issued_at": time.Now().UTC().Format(time.RFC3339)})
+}
+
+// v2Target returns the repository of a /v2/ path and the action it needs.
+func v2Target(r *http.Request) (repo, action string) {
 	rest := strings.TrimPrefix(r.URL.Path, "/v2/")
-	if rest != "" && rest != "_catalog" {
-		project, _, _ := strings.Cut(rest, "/")
+	for _, marker := range []string{"/manifests/", "/blobs/", "/tags/"} {
+		if i := strings.Index(rest, marker); i >= 0 {
+			rest = rest[:i]
+			break
+		}
+	}
+	rest = strings.TrimSuffix(rest, "/blobs/uploads")
+	rest = strings.TrimSuffix(rest, "/blobs/uploads/")
+	action = "pull"
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		action = "push"
+	}
+	return rest, action
+}
+
+// serveRegistry authenticates /v2/ the way Harbor does (bearer tokens from
+// /service/token, or Basic credentials) and hands the request to the real
+// registry. Harbor refuses a push to a missing project with the same
+// "unauthorized" as bad credentials.
+func (h *Harbor) serveRegistry(w http.ResponseWriter, r *http.Request) {
+	realm := fmt.Sprintf(`Bearer realm="http://%s/service/token",service="harbor-registry"`, r.Host)
+	repo, action := v2Target(r)
+	base := r.URL.Path == "/v2/" || r.URL.Path == "/v2"
+	authz := r.Header.Get("Authorization")
+	var allowed bool
+	switch {
+	case strings.HasPrefix(authz, "Bearer "):
+		h.mu.Lock()
+		g, ok := h.tokens[strings.TrimPrefix(authz, "Bearer ")]
+		h.mu.Unlock()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", realm)
+			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "unauthorized: invalid token")
+			return
+		}
+		allowed = base || g.access[repo][action] || (action == "push" && g.access[repo]["*"])
+	case strings.HasPrefix(authz, "Basic "):
+		user, ok := h.user(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
+			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "unauthorized: authentication required")
+			return
+		}
+		project, _, _ := strings.Cut(repo, "/")
 		h.mu.Lock()
 		_, exists := h.projects[project]
 		h.mu.Unlock()
-		if !exists {
-			repo := rest
-			if i := strings.Index(repo, "/manifests/"); i >= 0 {
-				repo = repo[:i]
-			} else if i := strings.Index(repo, "/blobs/"); i >= 0 {
-				repo = repo[:i]
-			}
-			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", fmt.Sprintf("unauthorized to access repository: %s, action: push: unauthorized to access repository: %s, action: push", repo, repo))
-			return
-		}
+		allowed = base || (exists && h.opts.Users[user].may(project))
+	default:
+		w.Header().Set("WWW-Authenticate", realm)
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "unauthorized: authentication required")
+		return
+	}
+	if !allowed {
+		w.Header().Set("WWW-Authenticate", realm+fmt.Sprintf(`,scope="repository:%s:%s",error="insufficient_scope"`, repo, action))
+		msg := fmt.Sprintf("unauthorized to access repository: %s, action: %s: unauthorized to access repository: %s, action: %s", repo, action, repo, action)
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", msg)
+		return
 	}
 	h.Registry.Handler().ServeHTTP(w, r)
 }
