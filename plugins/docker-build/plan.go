@@ -40,6 +40,8 @@ type Plan struct {
 	PushRetries int
 	// Insecure: the registry speaks HTTP or has an untrusted certificate.
 	Insecure bool
+	// Warnings are printed before anything runs.
+	Warnings []string
 }
 
 // BuildSpec is the image build request.
@@ -116,6 +118,9 @@ func buildPlan(s *Settings, meta drone.Metadata, lookup lookupFunc) (*Plan, erro
 		host, err := registryHost(s.Registry)
 		if err != nil {
 			return nil, plugin.Invalid("registry", "%v", err)
+		}
+		if d := reference.Domain(named); host != d {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("PLUGIN_REGISTRY %s differs from the host of PLUGIN_REPO (%s): the image is pushed to %s with the credentials of %s", host, d, d, host))
 		}
 		p.Registry = host
 	}

@@ -310,7 +310,7 @@ func TestPlanForTheSeedStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Registry != "harbor.company.com" || !p.Push || p.Build.Pull {
+	if p.Registry != "harbor.company.com" || !p.Push || p.Build.Pull || len(p.Warnings) != 0 {
 		t.Errorf("plan %+v", p)
 	}
 	wantRefs := []string{"harbor.company.com/registry/test:dev", "harbor.company.com/registry/test:extra1", "harbor.company.com/registry/test:extra2"}

@@ -153,6 +153,9 @@ func (s *Settings) Validate(env *plugin.Env) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range p.Warnings {
+		env.Log.Warn(w)
+	}
 	env.Redactor.Add(p.Auth.secrets()...)
 	env.Redactor.Add(s.Config)
 	s.plan = p

@@ -197,3 +197,38 @@ func TestScanRunsPendingRunningSuccess(t *testing.T) {
 		t.Errorf("violations %v", v)
 	}
 }
+
+func TestTokenServiceGrantsOnlyExistingProjects(t *testing.T) {
+	h := start(t, Options{Projects: []string{"proj"}})
+	st, hdr, _ := call{method: "GET", path: "/v2/"}.do(t, h)
+	if st != http.StatusUnauthorized || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), `Bearer realm="http://`+h.Host+`/service/token",service="harbor-registry"`) {
+		t.Fatalf("anonymous /v2/: %d %q", st, hdr.Get("WWW-Authenticate"))
+	}
+	if st, _, _ := (call{method: "GET", path: "/service/token?service=harbor-registry", user: robot, pass: "wrong"}).do(t, h); st != http.StatusUnauthorized {
+		t.Errorf("token with a wrong password: %d", st)
+	}
+	token := func(scope string) string {
+		st, _, body := call{method: "GET", path: "/service/token?service=harbor-registry&scope=" + scope, user: robot, pass: "robotpw"}.do(t, h)
+		var tok struct {
+			Token string `json:"token"`
+		}
+		if st != http.StatusOK || json.Unmarshal([]byte(body), &tok) != nil || tok.Token == "" {
+			t.Fatalf("token: %d %s", st, body)
+		}
+		return tok.Token
+	}
+	upload := func(repo, tok string) (int, string) {
+		st, hdr, _ := call{method: "POST", path: "/v2/" + repo + "/blobs/uploads/", header: map[string]string{"Authorization": "Bearer " + tok}}.do(t, h)
+		return st, hdr.Get("WWW-Authenticate")
+	}
+	if st, _ := upload("proj/app", token("repository:proj/app:pull,push")); st != http.StatusAccepted {
+		t.Errorf("push with a granted token: %d", st)
+	}
+	st, challenge := upload("ghost/app", token("repository:ghost/app:pull,push"))
+	if st != http.StatusUnauthorized || !strings.Contains(challenge, `error="insufficient_scope"`) {
+		t.Errorf("push to a missing project: %d %q", st, challenge)
+	}
+	if v := h.Violations(); len(v) != 0 {
+		t.Errorf("violations %v", v)
+	}
+}
