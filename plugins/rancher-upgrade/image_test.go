@@ -1,64 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
 	"github.com/lightship-ci/lightship/pkg/testkit/rancher"
 )
 
 const image = "lightship/rancher-upgrade:latest"
 
-// dockerRun runs the image once on the host network (the fake listens on
-// 127.0.0.1) with ws mounted as the workspace; it returns exit code and output.
+// dockerRun runs the image once on the host network with the workspace
+// mounted where Drone mounts it.
 func dockerRun(t *testing.T, cli *client.Client, ws string, env map[string]string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	list := []string{"DRONE_WORKSPACE=/drone/src"}
-	for k, v := range env {
-		list = append(list, k+"="+v)
-	}
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	created, err := cli.ContainerCreate(ctx, &container.Config{Image: image, Env: list},
-		&container.HostConfig{NetworkMode: "host", Binds: []string{ws + ":/drone/src"}}, nil, nil, "rancher-upgrade-test-"+hex.EncodeToString(suffix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cli.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
-	}()
-	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitC, errC := cli.ContainerWait(ctx, created.ID, container.WaitConditionNotRunning)
-	var code int
-	select {
-	case w := <-waitC:
-		code = int(w.StatusCode)
-	case err := <-errC:
-		t.Fatal(err)
-	}
-	logs, err := cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, logs); err != nil {
-		t.Fatal(err)
-	}
-	return code, out.String()
+	env["DRONE_WORKSPACE"] = "/drone/src"
+	return dockertest.Run(t, cli, dockertest.RunOptions{Image: image, Env: env, Binds: []string{ws + ":/drone/src"}})
 }
 
 func TestImageRunsTheSeedStep(t *testing.T) {

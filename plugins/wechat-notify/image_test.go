@@ -1,17 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
 	"github.com/lightship-ci/lightship/pkg/testkit/wecom"
 )
@@ -22,43 +15,7 @@ const image = "lightship/wechat-notify:latest"
 // listens on 127.0.0.1) and returns its exit code and output.
 func dockerRun(t *testing.T, cli *client.Client, env map[string]string, args ...string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var list []string
-	for k, v := range env {
-		list = append(list, k+"="+v)
-	}
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	created, err := cli.ContainerCreate(ctx, &container.Config{Image: image, Env: list, Cmd: args},
-		&container.HostConfig{NetworkMode: "host"}, nil, nil, "wechat-notify-test-"+hex.EncodeToString(suffix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cli.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
-	}()
-	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitC, errC := cli.ContainerWait(ctx, created.ID, container.WaitConditionNotRunning)
-	var code int
-	select {
-	case w := <-waitC:
-		code = int(w.StatusCode)
-	case err := <-errC:
-		t.Fatal(err)
-	}
-	logs, err := cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, logs); err != nil {
-		t.Fatal(err)
-	}
-	return code, out.String()
+	return dockertest.Run(t, cli, dockertest.RunOptions{Image: image, Env: env, Args: args})
 }
 
 func TestImageSendsTheSeedCardAndKeepsSecrets(t *testing.T) {
