@@ -363,3 +363,26 @@ func TestDaemonAllowsInsecure(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigSecretsNeverPrinted(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("robot$proj+ci:" + canary))
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(dir, "none.sock"))
+	res := plugintest.Run(t, newApp("test"), map[string]string{
+		"PLUGIN_REPO": "127.0.0.1:5000/proj/app", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
+		"DRONE_WORKSPACE": dir, "PLUGIN_LOG_LEVEL": "debug", "PLUGIN_CONFIG": `{"auths":{"127.0.0.1:5000":{"auth":"` + auth + `"}}}`,
+		"PLUGIN_TAGS": canary + "x",
+	})
+	if res.Code != 1 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	if strings.Contains(res.Output(), canary) || strings.Contains(res.Output(), auth) {
+		t.Errorf("config secret printed:\n%s", res.Output())
+	}
+	if !strings.Contains(res.Output(), "credentials from config") {
+		t.Errorf("plan does not say where credentials come from:\n%s", res.Output())
+	}
+}

@@ -135,7 +135,7 @@ func newApp(version string) plugin.App {
 		Description: "Build a Docker image through the Engine API and push it to Harbor or any registry.",
 		Tags:        []string{"docker", "harbor", "build", "publish"},
 		Flags:       s.flags(),
-		Secrets:     []string{"password"},
+		Secrets:     []string{"password", "config"},
 		Required:    []string{"repo"},
 		Example:     example,
 		Notes:       notes,
