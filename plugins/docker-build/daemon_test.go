@@ -496,3 +496,37 @@ func TestMirrorServesDockerHubBaseImage(t *testing.T) {
 		t.Errorf("purge left %s:1.0", base)
 	}
 }
+
+func TestCacheFromIsPulledAndUsed(t *testing.T) {
+	cli := dockertest.Client(t)
+	reg := startRegistry(t, map[string]string{robotUser: canary})
+	marker := suffix()
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM scratch\nCOPY a.txt /a.txt\nLABEL step=two\n",
+		"a.txt":      "cache " + marker,
+	})
+	repo := "proj/cache-" + marker
+	env := baseEnv(dir, reg, repo)
+	env["PLUGIN_TAGS"] = "cache"
+	env["PLUGIN_AUTO_LABEL"] = "false"
+	removeRefs(t, cli, reg.Host+"/"+repo+":cache", reg.Host+"/"+repo+":next")
+	if res := plugintest.Run(t, newApp("test"), env); res.Code != 0 {
+		t.Fatalf("first build: exit %d:\n%s", res.Code, res.Output())
+	}
+	env["PLUGIN_TAGS"] = "next"
+	env["PLUGIN_CACHE_FROM"] = reg.Host + "/" + repo + ":cache"
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 0 {
+		t.Fatalf("second build: exit %d:\n%s", res.Code, res.Output())
+	}
+	if !strings.Contains(res.Output(), "Using cache") {
+		t.Errorf("cache_from not used:\n%s", res.Output())
+	}
+	first, _ := reg.Resolve(context.Background(), repo, "cache")
+	if next, _ := reg.Resolve(context.Background(), repo, "next"); next == "" || next != first {
+		t.Errorf("cached build gave %s, first build %s", next, first)
+	}
+	if _, err := cli.ImageInspect(context.Background(), reg.Host+"/"+repo+":cache"); err == nil {
+		t.Errorf("purge left the pulled cache source")
+	}
+}

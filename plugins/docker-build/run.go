@@ -83,6 +83,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if err := r.pullThroughMirror(ctx); err != nil {
 		return err
 	}
+	r.pullCacheSources(ctx)
 	if err := r.build(ctx); err != nil {
 		return err
 	}
@@ -135,6 +136,33 @@ func (r *runner) pullThroughMirror(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// pullCacheSources fetches the cache_from images: the classic builder only
+// uses a cache source present in the local store. A source that cannot be
+// pulled (the first build of a branch) only costs the cache.
+func (r *runner) pullCacheSources(ctx context.Context) {
+	auth, _ := registryAuth(r.plan.Auth, r.plan.Registry)
+	for _, ref := range r.plan.Build.CacheFrom {
+		existed := r.exists(ctx, ref)
+		opts := image.PullOptions{}
+		if strings.HasPrefix(ref, r.plan.Registry+"/") {
+			opts.RegistryAuth = auth
+		}
+		rc, err := r.daemon.ImagePull(ctx, ref, opts)
+		if err == nil {
+			_, err = readStream(rc, io.Discard)
+			rc.Close()
+		}
+		if err != nil {
+			r.env.Log.Warnf("cache_from %s: not pulled, building without it: %v", ref, err)
+			continue
+		}
+		r.env.Log.Infof("cache_from %s: pulled", ref)
+		if !existed {
+			r.tagged = append(r.tagged, ref)
+		}
+	}
 }
 
 func (r *runner) exists(ctx context.Context, ref string) bool {
