@@ -530,3 +530,29 @@ func TestCacheFromIsPulledAndUsed(t *testing.T) {
 		t.Errorf("purge left the pulled cache source")
 	}
 }
+
+func TestPushOfAMovedTagIsCaught(t *testing.T) {
+	cli := dockertest.Client(t)
+	reg := startRegistry(t, nil)
+	marker := suffix()
+	dir := scratchContext(t, marker)
+	repo := reg.Host + "/proj/moved-" + marker
+	env := baseEnv(dir, reg, "proj/moved-"+marker)
+	delete(env, "PLUGIN_USERNAME")
+	delete(env, "PLUGIN_PASSWORD")
+	env["PLUGIN_PURGE"] = "false"
+	removeRefs(t, cli, repo+":latest")
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 0 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	got := readResult(t, dir)
+	r := &runner{plan: &Plan{Repo: repo}, daemon: cli, imageID: got.ImageID}
+	if err := r.checkPushedOurs(context.Background(), got.Digest); err != nil {
+		t.Errorf("our own push refused: %v", err)
+	}
+	other := "sha256:" + strings.Repeat("0", 64)
+	if err := r.checkPushedOurs(context.Background(), other); err == nil || !strings.Contains(err.Error(), "moved the tag") {
+		t.Errorf("a digest of another image accepted: %v", err)
+	}
+}

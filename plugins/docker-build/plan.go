@@ -175,7 +175,10 @@ func planTags(p *Plan, s *Settings, meta drone.Metadata) error {
 		}
 		tags, p.Push, p.NoPush = auto, push, why
 		if !push {
-			tags = []string{"latest"} // built locally under a name, never pushed
+			// Built untagged: on a shared daemon a local tag could clobber
+			// another build's.
+			p.Tags, p.Refs = []string{}, nil
+			return nil
 		}
 	} else {
 		for _, t := range s.Tags.Value() {

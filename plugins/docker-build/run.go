@@ -13,6 +13,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
@@ -193,7 +194,11 @@ func (r *runner) build(ctx context.Context) error {
 		ForceRemove: true,
 		Version:     build.BuilderV1,
 	}
-	r.env.Log.Infof("build %s", strings.Join(r.plan.Refs, ", "))
+	if len(r.plan.Refs) > 0 {
+		r.env.Log.Infof("build %s", strings.Join(r.plan.Refs, ", "))
+	} else {
+		r.env.Log.Infof("build %s (untagged)", r.plan.Repo)
+	}
 	resp, err := r.daemon.ImageBuild(ctx, bc.Tar, opts)
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
@@ -203,13 +208,16 @@ func (r *runner) build(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	if res.ImageID == "" {
+	if res.ImageID == "" && len(r.plan.Refs) > 0 {
 		// Older daemons print only "Successfully built"; ask for the tag.
 		insp, err := r.daemon.ImageInspect(ctx, r.plan.Refs[0])
 		if err != nil {
 			return fmt.Errorf("build: no image id reported: %w", err)
 		}
 		res.ImageID = insp.ID
+	}
+	if res.ImageID == "" {
+		return fmt.Errorf("build: the daemon reported no image id")
 	}
 	r.imageID = res.ImageID
 	r.tagged = append(r.tagged, r.plan.Refs...)
@@ -224,6 +232,13 @@ func (r *runner) pushAll(ctx context.Context, harbor *harborClient) error {
 		return fmt.Errorf("encode registry auth: %w", err)
 	}
 	for _, ref := range r.plan.Refs {
+		// The daemon pushes whatever the name points to when the push
+		// starts; on a shared daemon another build may have moved it since
+		// our build. Point it at our image again right before the push, and
+		// check afterwards that the pushed digest is our image's.
+		if err := r.daemon.ImageTag(ctx, r.imageID, ref); err != nil {
+			return fmt.Errorf("tag %s: %w", ref, err)
+		}
 		res, err := r.pushWithRetry(ctx, ref, auth)
 		if err != nil {
 			if harbor != nil && isAuthError(err) {
@@ -231,14 +246,40 @@ func (r *runner) pushAll(ctx context.Context, harbor *harborClient) error {
 			}
 			return fmt.Errorf("push %s: %w", ref, err)
 		}
+		if res.Digest == "" {
+			return fmt.Errorf("push %s: the daemon reported no digest", ref)
+		}
+		if err := r.checkPushedOurs(ctx, res.Digest); err != nil {
+			return fmt.Errorf("push %s: %w", ref, err)
+		}
 		if r.digest == "" {
 			r.digest = res.Digest
-		} else if res.Digest != "" && res.Digest != r.digest {
+		} else if res.Digest != r.digest {
 			r.env.Log.Warnf("push %s: digest %s differs from %s", ref, res.Digest, r.digest)
 		}
 		r.env.Log.Infof("pushed %s@%s", ref, res.Digest)
 	}
 	return nil
+}
+
+// checkPushedOurs verifies that the daemon recorded repo@digest for the
+// image this run built, i.e. the tag did not move to another image mid-push.
+func (r *runner) checkPushedOurs(ctx context.Context, digest string) error {
+	insp, err := r.daemon.ImageInspect(ctx, r.imageID)
+	if err != nil {
+		return fmt.Errorf("inspect %s after push: %w", r.imageID, err)
+	}
+	want, err := reference.ParseNormalizedNamed(r.plan.Repo + "@" + digest)
+	if err != nil {
+		return fmt.Errorf("pushed digest %q: %w", digest, err)
+	}
+	for _, rd := range insp.RepoDigests {
+		if got, err := reference.ParseNormalizedNamed(rd); err == nil && got.String() == want.String() {
+			return nil
+		}
+	}
+	return fmt.Errorf("the pushed manifest %s is not the image this run built (%s): "+
+		"another build on this daemon moved the tag during the push", digest, r.imageID)
 }
 
 // login checks the credentials through the daemon, as docker login does,
@@ -388,6 +429,10 @@ func (r *runner) purge(ctx context.Context) {
 		if _, err := r.daemon.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			r.env.Log.Warnf("purge %s: %v", ref, err)
 		}
+	}
+	// The image itself (untagged builds; refused while another tag holds it).
+	if r.imageID != "" {
+		_, _ = r.daemon.ImageRemove(ctx, r.imageID, image.RemoveOptions{PruneChildren: true})
 	}
 	// Dangling parents of a failed build, newest first; those still used by
 	// another image are refused by the daemon and stay.
