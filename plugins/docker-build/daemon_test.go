@@ -331,6 +331,7 @@ func TestPushSurvivesTwoRegistry503s(t *testing.T) {
 	repo := "proj/flaky-" + marker
 	env := baseEnv(dir, reg, repo)
 	env["PLUGIN_PUSH_RETRIES"] = "3"
+	env["PLUGIN_INSECURE"] = "true"
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 	reg.FailPuts(registry.ManifestPut, 2)
 
@@ -347,6 +348,9 @@ func TestPushSurvivesTwoRegistry503s(t *testing.T) {
 	}
 	if !strings.Contains(res.Output(), "503") {
 		t.Errorf("retries not logged:\n%s", res.Output())
+	}
+	if !strings.Contains(res.Output(), "treats "+reg.Host+" as an insecure registry") {
+		t.Errorf("insecure: the daemon's view of a loopback registry not reported:\n%s", res.Output())
 	}
 }
 
@@ -554,5 +558,42 @@ func TestPushOfAMovedTagIsCaught(t *testing.T) {
 	other := "sha256:" + strings.Repeat("0", 64)
 	if err := r.checkPushedOurs(context.Background(), other); err == nil || !strings.Contains(err.Error(), "moved the tag") {
 		t.Errorf("a digest of another image accepted: %v", err)
+	}
+}
+
+func TestTargetArgsFromEnvAndLabelsReachTheImage(t *testing.T) {
+	cli := dockertest.Client(t)
+	reg := startRegistry(t, nil)
+	marker := suffix()
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM scratch AS first\nARG LIGHTSHIP_TEST_FROM_ENV\nLABEL stage=first fromenv=$LIGHTSHIP_TEST_FROM_ENV\n" +
+			"FROM scratch AS second\nLABEL stage=second\n",
+	})
+	env := baseEnv(dir, reg, "proj/target-"+marker)
+	delete(env, "PLUGIN_USERNAME")
+	delete(env, "PLUGIN_PASSWORD")
+	env["PLUGIN_TARGET"] = "first"
+	env["PLUGIN_DRY_RUN"] = "true"
+	env["PLUGIN_PURGE"] = "false"
+	env["PLUGIN_EMAIL"] = "ci@example.com"
+	env["PLUGIN_BUILD_ARGS_FROM_ENV"] = "LIGHTSHIP_TEST_FROM_ENV"
+	env["PLUGIN_LABELS"] = `{"com.example.json":"yes"}`
+	env["LIGHTSHIP_TEST_FROM_ENV"] = "env-" + marker
+	removeRefs(t, cli, reg.Host+"/proj/target-"+marker+":latest")
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 0 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	if !strings.Contains(res.Output(), "PLUGIN_EMAIL is ignored") {
+		t.Errorf("no warning about email:\n%s", res.Output())
+	}
+	got := readResult(t, dir)
+	insp, err := cli.ImageInspect(context.Background(), got.ImageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := insp.Config.Labels
+	if l["stage"] != "first" || l["fromenv"] != "env-"+marker || l["com.example.json"] != "yes" {
+		t.Errorf("labels %v\n%s", l, res.Output())
 	}
 }
