@@ -53,7 +53,7 @@ type Settings struct {
 
 func (s *Settings) flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "repo", Usage: "image repository with its registry host, e.g. harbor.company.com/registry/test", EnvVars: plugin.EnvVars("repo", "DOCKER_REPO"), Destination: &s.Repo},
+		&cli.StringFlag{Name: "repo", Usage: "image repository with its registry host, e.g. harbor.company.com/registry/test", EnvVars: plugin.EnvVars("repo"), Destination: &s.Repo},
 		&cli.StringFlag{Name: "registry", Usage: "registry to log in to (default: the host of repo)", EnvVars: plugin.EnvVars("registry", "DOCKER_REGISTRY"), Destination: &s.Registry},
 		&cli.StringSliceFlag{Name: "tags", Aliases: []string{"tag"}, Usage: "tags to push (default latest)", EnvVars: plugin.EnvVars("tags", "PLUGIN_TAG"), Destination: &s.Tags},
 		&cli.StringFlag{Name: "tags_file", Usage: "file of extra tags, comma or newline separated; read when present", Value: ".tags", EnvVars: plugin.EnvVars("tags_file"), Destination: &s.TagsFile},
@@ -77,7 +77,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "email", Usage: "ignored (docker login no longer uses it); a warning is printed", EnvVars: plugin.EnvVars("email", "DOCKER_EMAIL"), Destination: &s.Email},
 		&cli.StringFlag{Name: "config", Usage: "docker config.json content; its auths entry for the registry is used when username is empty", EnvVars: plugin.EnvVars("config", "DOCKER_PLUGIN_CONFIG"), Destination: &s.Config},
 		&cli.BoolFlag{Name: "insecure", Usage: "the registry speaks plain HTTP or has an untrusted certificate (the daemon must list it in insecure-registries unless it is on 127.0.0.0/8)", EnvVars: plugin.EnvVars("insecure"), Destination: &s.Insecure},
-		&cli.StringFlag{Name: "mirror", Usage: "Docker Hub mirror: FROM images of Docker Hub are pulled through it before the build", EnvVars: plugin.EnvVars("mirror", "DOCKER_MIRROR"), Destination: &s.Mirror},
+		&cli.StringFlag{Name: "mirror", Usage: "Docker Hub mirror: FROM images of Docker Hub are pulled through it before the build", EnvVars: plugin.EnvVars("mirror", "DOCKER_PLUGIN_MIRROR"), Destination: &s.Mirror},
 		&cli.BoolFlag{Name: "dry_run", Usage: "build only, push nothing", EnvVars: plugin.EnvVars("dry_run"), Destination: &s.DryRun},
 		&cli.BoolFlag{Name: "purge", Usage: "remove the tags this run created and dangling build parents when done", Value: true, EnvVars: plugin.EnvVars("purge"), Destination: &s.Purge},
 		&cli.IntFlag{Name: "push_retries", Usage: "times a push failing with a transient error (5xx, connection reset) is repeated", Value: 3, EnvVars: plugin.EnvVars("push_retries"), Destination: &s.PushRetries},
@@ -104,8 +104,12 @@ const notes = `## Notes
 - The plugin talks to the Docker daemon of the host: mount the socket
   (` + "`-v /var/run/docker.sock:/var/run/docker.sock`" + `, a trusted Drone repository or a
   runner volume) or set ` + "`DOCKER_HOST`" + `. No privileged docker-in-docker is needed.
-- The build uses the daemon's classic builder. The context is sent as a tar honouring
-  ` + "`.dockerignore`" + `; the Dockerfile and ` + "`.dockerignore`" + ` travel in it but never reach the image.
+- The build uses the daemon's classic builder (BuildKit-only features such as ` + "`--secret`" + `
+  and ` + "`--ssh`" + ` need a BuildKit session and are not offered). The context is sent as a tar
+  honouring ` + "`.dockerignore`" + `; the Dockerfile and ` + "`.dockerignore`" + ` travel in it even when
+  ` + "`.dockerignore`" + ` lists them, and then stay out of the image.
+- On the host's daemon other builds run beside this one: each tag is pointed at this run's
+  image right before its push, and the pushed digest is checked to be this image's.
 - ` + "`insecure`" + `: the pushing daemon decides whether it may speak plain HTTP. Loopback
   registries (127.0.0.0/8) always may; any other host must be listed in the daemon's
   ` + "`insecure-registries`" + ` (` + "`/etc/docker/daemon.json`" + `), or its CA placed in
