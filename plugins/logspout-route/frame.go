@@ -27,11 +27,15 @@ const maxFrame = 1 << 20
 // silently dropping it, and it never allocates per frame.
 type frameReader struct {
 	r   *bufio.Reader
+	hdr [8]byte // a field, not a local: a local escapes through io.ReadFull
 	buf []byte
 }
 
 func newFrameReader(r io.Reader) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), buf: make([]byte, 0, 17<<10)}
+	// 32 KiB holds two full 16 KiB frames; the payload buffer grows only
+	// when long lines come. With 100 containers followed this is most of
+	// our memory.
+	return &frameReader{r: bufio.NewReaderSize(r, 32<<10), buf: make([]byte, 0, 4<<10)}
 }
 
 // errDaemon carries a stream-3 message.
@@ -42,8 +46,8 @@ func (e errDaemon) Error() string { return "daemon: " + e.msg }
 // Next returns the next frame's stream and payload; the payload is valid
 // until the next call. io.EOF only between frames.
 func (f *frameReader) Next() (stream byte, payload []byte, err error) {
-	var hdr [8]byte
-	if _, err := io.ReadFull(f.r, hdr[:]); err != nil {
+	hdr := f.hdr[:]
+	if _, err := io.ReadFull(f.r, hdr); err != nil {
 		return 0, nil, err // io.EOF at a frame boundary, else io.ErrUnexpectedEOF
 	}
 	stream = hdr[0]
@@ -77,7 +81,7 @@ type ttyReader struct {
 	r *bufio.Reader
 }
 
-func newTTYReader(r io.Reader) *ttyReader { return &ttyReader{r: bufio.NewReaderSize(r, 64<<10)} }
+func newTTYReader(r io.Reader) *ttyReader { return &ttyReader{r: bufio.NewReaderSize(r, 32<<10)} }
 
 // Next returns the next entry (with its '\n', or without at EOF).
 func (t *ttyReader) Next() (stream byte, payload []byte, err error) {

@@ -25,14 +25,19 @@ func unackedFunc(conn net.Conn) func() (n int, exact bool) {
 	if err != nil {
 		return func() (int, bool) { return -1, false }
 	}
+	// The descriptor stays valid while serveStream runs: the connection is
+	// closed only after it returns. Reading it once keeps the probe free of
+	// a closure allocation per call.
+	fd := -1
+	_ = raw.Control(func(f uintptr) { fd = int(f) })
 	return func() (int, bool) {
-		n := -1
-		_ = raw.Control(func(fd uintptr) {
-			v, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-			if err == nil {
-				n = v
-			}
-		})
-		return n, exact
+		if fd < 0 {
+			return -1, false
+		}
+		v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+		if err != nil {
+			return -1, false
+		}
+		return v, exact
 	}
 }

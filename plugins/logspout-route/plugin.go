@@ -225,14 +225,27 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	for _, r := range rt.list() {
 		log.WithField("route", r.ID).Infof("routing to %s://%s", r.Adapter, r.Address)
 	}
-	go state.run(ctx)
+	// On shutdown, wake readers waiting on a full queue so they can end.
+	stopWaiting := context.AfterFunc(ctx, func() {
+		for _, rr := range rt.runs() {
+			rr.q.close()
+		}
+	})
+	defer stopWaiting()
+	stateDone := make(chan struct{})
+	go func() {
+		defer close(stateDone)
+		state.run(ctx)
+	}()
 	p.run(ctx)
-	// Readers have stopped; write the final positions before routes stop.
-	state.flush(true)
+	<-stateDone
+	// Readers have stopped. Stop the routes, then write the final positions:
+	// an ACK that arrives while routes stop is still recorded.
 	cancelRoutes()
 	for _, rr := range rt.runs() {
 		<-rr.done
 	}
+	state.flush(true)
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -96,7 +96,7 @@ func (s *stateStore) prune(known map[string]bool) {
 	s.mu.Unlock()
 }
 
-// run writes the state every second until ctx ends, then once more.
+// run writes the state every second until ctx ends.
 func (s *stateStore) run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -105,8 +105,7 @@ func (s *stateStore) run(ctx context.Context) {
 		case <-t.C:
 			s.flushSoon()
 		case <-ctx.Done():
-			s.flush(true)
-			return
+			return // Execute writes the last state once the routes have stopped
 		}
 	}
 }
