@@ -372,6 +372,9 @@ var (
 
 func (h *Harbor) serveAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", strconv.FormatInt(time.Now().UnixNano(), 36))
+	// Like Harbor, hand out a session cookie: a client that keeps it and
+	// sends it back on a write meets the CSRF check below.
+	http.SetCookie(w, &http.Cookie{Name: "sid", Value: strconv.FormatInt(time.Now().UnixNano(), 16), Path: "/", HttpOnly: true})
 	path := strings.TrimPrefix(r.URL.EscapedPath(), "/api/v2.0")
 	h.mu.Lock()
 	h.calls = append(h.calls, r.Method+" "+path)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 )
@@ -89,6 +90,25 @@ func TestProjectsFollowHarborsRules(t *testing.T) {
 				t.Errorf("error body %q is not Harbor's Errors shape", body)
 			}
 		})
+	}
+	// A client with a cookie jar keeps the sid cookie and trips the CSRF check.
+	jar, _ := cookiejar.New(nil)
+	jc := &http.Client{Jar: jar}
+	for i, m := range []string{http.MethodHead, http.MethodPost} {
+		req, _ := http.NewRequest(m, h.URL+"/api/v2.0/projects?project_name=jarred", strings.NewReader(`{"project_name":"jarred"}`))
+		if m == http.MethodPost {
+			req, _ = http.NewRequest(m, h.URL+"/api/v2.0/projects", strings.NewReader(`{"project_name":"jarred"}`))
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.SetBasicAuth("admin", "adminpw")
+		resp, err := jc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if i == 1 && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST with the kept cookie: %d, want 403", resp.StatusCode)
+		}
 	}
 	if p := h.Projects(); strings.Join(p, ",") != "newp,registry" {
 		t.Errorf("projects %v", p)
