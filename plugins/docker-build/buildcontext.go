@@ -87,9 +87,28 @@ func tarContext(contextDir, dockerfile string) (*buildContext, error) {
 	_, _ = rand.Read(rnd[:])
 	name := ".dockerfile." + hex.EncodeToString(rnd[:])
 	now := time.Now()
+	// As the CLI's AddDockerfileToBuildContext: add the Dockerfile under a
+	// random name and list that name in .dockerignore, so the daemon keeps
+	// it out of COPY . (a .dockerignore created here also hides itself).
 	wrapped := archive.ReplaceFileTarWrapper(rc, map[string]archive.TarModifierFunc{
 		name: func(_ string, _ *tar.Header, _ io.Reader) (*tar.Header, []byte, error) {
 			return &tar.Header{Name: name, Mode: 0o600, ModTime: now, Typeflag: tar.TypeReg, Size: int64(len(content))}, bytes.Clone(content), nil
+		},
+		".dockerignore": func(_ string, h *tar.Header, old io.Reader) (*tar.Header, []byte, error) {
+			var b bytes.Buffer
+			if old != nil {
+				if _, err := b.ReadFrom(old); err != nil {
+					return nil, nil, err
+				}
+			} else {
+				b.WriteString(".dockerignore")
+			}
+			b.WriteString("\n" + name + "\n")
+			if h == nil {
+				h = &tar.Header{Name: ".dockerignore", Mode: 0o600, ModTime: now, Typeflag: tar.TypeReg}
+			}
+			h.Size = int64(b.Len())
+			return h, b.Bytes(), nil
 		},
 	})
 	return &buildContext{Tar: wrapped, Dockerfile: name}, nil

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -595,5 +596,42 @@ func TestTargetArgsFromEnvAndLabelsReachTheImage(t *testing.T) {
 	l := insp.Config.Labels
 	if l["stage"] != "first" || l["fromenv"] != "env-"+marker || l["com.example.json"] != "yes" {
 		t.Errorf("labels %v\n%s", l, res.Output())
+	}
+}
+
+func TestDockerfileOutsideTheContext(t *testing.T) {
+	cli := dockertest.Client(t)
+	reg := startRegistry(t, nil)
+	for _, withIgnore := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dockerignore=%t", withIgnore), func(t *testing.T) {
+			marker := suffix()
+			files := map[string]string{
+				"docker/Dockerfile": "FROM scratch\nCOPY . /app/\n",
+				"app/main.txt":      "main " + marker,
+			}
+			if withIgnore {
+				files["app/.dockerignore"] = "*.log\n"
+				files["app/debug.log"] = "noise"
+			}
+			dir := writeContext(t, files)
+			repo := "proj/outside-" + marker
+			removeRefs(t, cli, reg.Host+"/"+repo+":latest")
+			res := plugintest.Run(t, newApp("test"), map[string]string{
+				"PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_CONTEXT": filepath.Join(dir, "app"),
+				"PLUGIN_DOCKERFILE": filepath.Join(dir, "docker/Dockerfile"), "DRONE_WORKSPACE": dir,
+			})
+			if res.Code != 0 {
+				t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+			}
+			shipped := layerFiles(t, reg, repo, "latest")
+			if shipped["app/main.txt"] != "main "+marker {
+				t.Errorf("app/main.txt missing: %v", keys(shipped))
+			}
+			for name := range shipped {
+				if strings.HasSuffix(name, ".log") || strings.Contains(name, ".dockerfile.") || (!withIgnore && strings.HasSuffix(name, ".dockerignore")) {
+					t.Errorf("%s shipped in the image", name)
+				}
+			}
+		})
 	}
 }
