@@ -635,3 +635,63 @@ func TestDockerfileOutsideTheContext(t *testing.T) {
 		})
 	}
 }
+
+func TestMirrorWithoutTheImageFallsBackToTheLocalStore(t *testing.T) {
+	cli := dockertest.Client(t)
+	mirror := startRegistry(t, nil) // empty
+	reg := startRegistry(t, nil)
+	marker := suffix()
+	base := "lightship-local-base-" + marker
+	baseDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY b.txt /b.txt\n", "b.txt": marker})
+	removeRefs(t, cli, base+":1")
+	if res := plugintest.Run(t, newApp("test"), map[string]string{
+		"PLUGIN_REPO": base, "PLUGIN_TAGS": "1", "PLUGIN_CONTEXT": baseDir, "PLUGIN_DOCKERFILE": filepath.Join(baseDir, "Dockerfile"),
+		"DRONE_WORKSPACE": baseDir, "PLUGIN_DRY_RUN": "true", "PLUGIN_PURGE": "false",
+	}); res.Code != 0 {
+		t.Fatalf("local base: exit %d:\n%s", res.Code, res.Output())
+	}
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + ":1\nCOPY a.txt /a.txt\n", "a.txt": "a"})
+	repo := "proj/fallback-" + marker
+	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
+	res := plugintest.Run(t, newApp("test"), map[string]string{
+		"PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
+		"DRONE_WORKSPACE": dir, "PLUGIN_MIRROR": mirror.URL,
+	})
+	if res.Code != 0 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	if !strings.Contains(res.Output(), "without the mirror") {
+		t.Errorf("mirror failure not reported:\n%s", res.Output())
+	}
+	if _, err := cli.ImageInspect(context.Background(), base+":1"); err != nil {
+		t.Errorf("purge removed the pre-existing %s:1: %v", base, err)
+	}
+}
+
+func TestPurgeKeepsAnIdenticalImageSomeoneElseTagged(t *testing.T) {
+	cli := dockertest.Client(t)
+	reg := startRegistry(t, nil)
+	marker := suffix()
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nLABEL same=" + marker + "\n"})
+	theirs := "lightship-theirs-" + marker
+	removeRefs(t, cli, theirs+":1")
+	if res := plugintest.Run(t, newApp("test"), map[string]string{
+		"PLUGIN_REPO": theirs, "PLUGIN_TAGS": "1", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
+		"DRONE_WORKSPACE": dir, "PLUGIN_DRY_RUN": "true", "PLUGIN_PURGE": "false", "PLUGIN_AUTO_LABEL": "false",
+	}); res.Code != 0 {
+		t.Fatalf("their build: exit %d:\n%s", res.Code, res.Output())
+	}
+	// The same Dockerfile again: fully cached, the very same image id.
+	repo := "proj/same-" + marker
+	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
+	res := plugintest.Run(t, newApp("test"), map[string]string{
+		"PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
+		"DRONE_WORKSPACE": dir, "PLUGIN_AUTO_LABEL": "false",
+	})
+	if res.Code != 0 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	if _, err := cli.ImageInspect(context.Background(), theirs+":1"); err != nil {
+		t.Errorf("purge removed %s:1, which this run did not create: %v", theirs, err)
+	}
+}

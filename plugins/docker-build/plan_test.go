@@ -339,7 +339,7 @@ func TestPlanForTheSeedStep(t *testing.T) {
 
 func TestStepImagesSkipsCacheHits(t *testing.T) {
 	var s stepImages
-	out := "Step 1/4 : FROM scratch\n ---> \nStep 2/4 : LABEL a=b\n ---> Using cache\n ---> 111111111111\n" +
+	out := "Step 1/4 : FROM alpine:3\n ---> 0a0a0a0a0a0a\nStep 2/4 : LABEL a=b\n ---> Using cache\n ---> 111111111111\n" +
 		"Step 3/4 : COPY x /x\n ---> 222222222222\nStep 4/4 : LABEL c=d\n ---> Running in 9f9f9f9f9f9f\n" +
 		"Removing intermediate container 9f9f9f9f9f9f\n ---> 333333"
 	for _, chunk := range []string{out[:40], out[40:]} {

@@ -75,10 +75,20 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if p.Push && p.Insecure {
 		r.checkInsecure(ctx)
 	}
+	var harbor *harborClient
 	if p.Push {
-		// Fail on bad credentials before spending time on the build.
+		// Fail on bad credentials or a missing Harbor project before
+		// spending time on the build.
 		if err := r.login(ctx); err != nil {
 			return err
+		}
+		if p.Harbor != nil {
+			if harbor, err = newHarborClient(r.env, p); err != nil {
+				return err
+			}
+			if err := harbor.ensureProject(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if err := r.pullThroughMirror(ctx); err != nil {
@@ -87,15 +97,6 @@ func (r *runner) run(ctx context.Context) (err error) {
 	r.pullCacheSources(ctx)
 	if err := r.build(ctx); err != nil {
 		return err
-	}
-	var harbor *harborClient
-	if p.Harbor != nil && p.Push {
-		if harbor, err = newHarborClient(r.env, p); err != nil {
-			return err
-		}
-		if err := harbor.ensureProject(ctx); err != nil {
-			return err
-		}
 	}
 	if p.Push {
 		if err := r.pushAll(ctx, harbor); err != nil {
@@ -114,25 +115,32 @@ func (r *runner) run(ctx context.Context) (err error) {
 }
 
 // pullThroughMirror fetches each Docker Hub FROM image from the mirror and
-// tags it under its Hub name, so the build finds it locally.
+// tags it under its Hub name, so the build finds it locally. Like the
+// daemon's registry-mirror, a mirror that fails is skipped: the build then
+// resolves the image as it would without one.
 func (r *runner) pullThroughMirror(ctx context.Context) error {
 	for _, m := range r.plan.MirrorPulls {
 		r.env.Log.Infof("pull %s through mirror %s", m.Image, r.plan.Mirror)
-		existed := r.exists(ctx, m.Image)
+		hadImage, hadFrom := r.exists(ctx, m.Image), r.exists(ctx, m.From)
 		rc, err := r.daemon.ImagePull(ctx, m.From, image.PullOptions{})
-		if err != nil {
-			return fmt.Errorf("pull %s from mirror: %w", m.From, err)
+		if err == nil {
+			_, err = readStream(rc, r.env.Stdout)
+			rc.Close()
 		}
-		_, err = readStream(rc, r.env.Stdout)
-		rc.Close()
 		if err != nil {
-			return fmt.Errorf("pull %s from mirror: %w", m.From, err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.env.Log.Warnf("mirror: pull %s failed, the build resolves %s without the mirror: %v", m.From, m.Image, err)
+			continue
+		}
+		if !hadFrom {
+			r.tagged = append(r.tagged, m.From)
 		}
 		if err := r.daemon.ImageTag(ctx, m.From, m.Image); err != nil {
 			return fmt.Errorf("tag %s as %s: %w", m.From, m.Image, err)
 		}
-		r.tagged = append(r.tagged, m.From)
-		if !existed {
+		if !hadImage {
 			r.tagged = append(r.tagged, m.Image)
 		}
 	}
@@ -430,18 +438,27 @@ func (r *runner) purge(ctx context.Context) {
 			r.env.Log.Warnf("purge %s: %v", ref, err)
 		}
 	}
-	// The image itself (untagged builds; refused while another tag holds it).
+	// The image itself, when no tag holds it any more (untagged builds); a
+	// fully cached build can yield an image someone else tagged.
 	if r.imageID != "" {
-		_, _ = r.daemon.ImageRemove(ctx, r.imageID, image.RemoveOptions{PruneChildren: true})
+		if insp, err := r.daemon.ImageInspect(ctx, r.imageID); err == nil && len(insp.RepoTags) == 0 {
+			_, _ = r.daemon.ImageRemove(ctx, r.imageID, image.RemoveOptions{PruneChildren: true})
+		}
 	}
 	// Dangling parents of a failed build, newest first; those still used by
 	// another image are refused by the daemon and stay.
 	removed := 0
 	for i := len(r.steps.ids) - 1; i >= 0; i-- {
-		if _, err := r.daemon.ImageRemove(ctx, r.steps.ids[i], image.RemoveOptions{PruneChildren: true}); err == nil {
+		id := r.steps.ids[i]
+		// Never an image someone tagged: removing a tagged image by id
+		// would delete it.
+		if insp, err := r.daemon.ImageInspect(ctx, id); err != nil || len(insp.RepoTags) > 0 {
+			continue
+		}
+		if _, err := r.daemon.ImageRemove(ctx, id, image.RemoveOptions{PruneChildren: true}); err == nil {
 			removed++
 		} else if !cerrdefs.IsNotFound(err) {
-			r.env.Log.Debugf("purge build step image %s: %v", r.steps.ids[i], err)
+			r.env.Log.Debugf("purge build step image %s: %v", id, err)
 		}
 	}
 	switch {
@@ -453,12 +470,15 @@ func (r *runner) purge(ctx context.Context) {
 }
 
 // stepImages collects, from the classic builder's output, the image id
-// each step created (" ---> 1a2b3c4d5e6f"), skipping cache hits.
+// each step created (" ---> 1a2b3c4d5e6f"), skipping cache hits and the
+// base image a FROM step names.
 type stepImages struct {
 	ids     []string
-	cached  bool
+	skip    bool // the next id is a cache hit or a base image
 	partial []byte
 }
+
+var fromStepLine = regexp.MustCompile(`(?i)^Step \d+/\d+ : FROM\s`)
 
 var stepImageLine = regexp.MustCompile(`^ ---> ([0-9a-f]{12})$`)
 
@@ -473,15 +493,15 @@ func (s *stepImages) Write(b []byte) (int, error) {
 		s.partial = s.partial[i+1:]
 		switch {
 		case line == " ---> Using cache":
-			s.cached = true
+			s.skip = true
 		case strings.HasPrefix(line, "Step "):
-			s.cached = false
+			s.skip = fromStepLine.MatchString(line)
 		default:
 			if m := stepImageLine.FindStringSubmatch(line); m != nil {
-				if !s.cached {
+				if !s.skip {
 					s.ids = append(s.ids, m[1])
 				}
-				s.cached = false
+				s.skip = false
 			}
 		}
 	}
