@@ -363,6 +363,7 @@ func TestDryRunBuildsWithoutPushing(t *testing.T) {
 	repo := "proj/dry-" + marker
 	env := baseEnv(dir, reg, repo)
 	env["PLUGIN_DRY_RUN"] = "true"
+	env["PLUGIN_LOG_FORMAT"] = "json"
 	card := filepath.Join(dir, "card.json")
 	env["DRONE_CARD_PATH"] = card
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
@@ -379,6 +380,15 @@ func TestDryRunBuildsWithoutPushing(t *testing.T) {
 	}
 	if !strings.Contains(res.Output(), "not pushed") {
 		t.Errorf("no word about not pushing:\n%s", res.Output())
+	}
+	// log_format json: every line, the daemon's build output included, is JSON.
+	for _, line := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("not a JSON log line: %q", line)
+		}
+	}
+	if !strings.Contains(res.Stdout, `"msg":"Step 1/`) {
+		t.Errorf("build output not logged as JSON:\n%s", res.Stdout)
 	}
 	b, err := os.ReadFile(card)
 	if err != nil {

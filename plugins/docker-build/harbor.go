@@ -22,7 +22,7 @@ type harborClient struct {
 	plan *HarborPlan
 	auth Credentials
 	http *httpx.Client
-	log  *plugin.Env
+	env  *plugin.Env
 }
 
 // scanPollInterval is how often the scan status is read.
@@ -36,7 +36,7 @@ func newHarborClient(env *plugin.Env, p *Plan) (*harborClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &harborClient{plan: p.Harbor, auth: p.Auth, http: c, log: env}, nil
+	return &harborClient{plan: p.Harbor, auth: p.Auth, http: c, env: env}, nil
 }
 
 func (h *harborClient) header() http.Header {
@@ -117,7 +117,7 @@ func (h *harborClient) ensureProject(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("harbor: create project %s: %w", h.plan.Project, err)
 		}
-		h.log.Log.Infof("harbor: created project %s", h.plan.Project)
+		h.env.Log.Infof("harbor: created project %s", h.plan.Project)
 		return nil
 	case http.StatusConflict:
 		return nil // created meanwhile
@@ -196,7 +196,7 @@ func (h *harborClient) scan(ctx context.Context, digest string) error {
 	default:
 		return fmt.Errorf("harbor: start scan of %s: %s", digest, harborError(err))
 	}
-	h.log.Log.Infof("harbor: scanning %s/%s@%s (waiting up to %s)", h.plan.Project, h.plan.Repository, digest, h.plan.ScanTimeout)
+	h.env.Log.Infof("harbor: scanning %s/%s@%s (waiting up to %s)", h.plan.Project, h.plan.Repository, digest, h.plan.ScanTimeout)
 	sctx, cancel := context.WithTimeout(ctx, h.plan.ScanTimeout)
 	defer cancel()
 	last := ""
@@ -216,7 +216,7 @@ func (h *harborClient) scan(ctx context.Context, digest string) error {
 			case "Error", "Stopped":
 				return fmt.Errorf("harbor: scan of %s ended with status %s", digest, ov.ScanStatus)
 			case "Skipped":
-				h.log.Log.Warnf("harbor: scan of %s was skipped", digest)
+				h.env.Log.Warnf("harbor: scan of %s was skipped", digest)
 				return nil
 			}
 		}
@@ -256,7 +256,7 @@ func (h *harborClient) overview(ctx context.Context, digest string) (*scanOvervi
 
 // judge prints the summary table and applies harbor_severity.
 func (h *harborClient) judge(ov scanOverview, digest string) error {
-	w := tabwriter.NewWriter(h.log.Stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(reportWriter(h.env, "harbor"), 0, 4, 2, ' ', 0)
 	scanner := "scanner"
 	if ov.Scanner != nil {
 		scanner = strings.TrimSpace(ov.Scanner.Name + " " + ov.Scanner.Version)
@@ -293,6 +293,6 @@ func (h *harborClient) judge(ov scanOverview, digest string) error {
 		sort.Strings(over)
 		return fmt.Errorf("harbor: %s has findings at or above %s: %s", digest, h.plan.Severity, strings.Join(over, ", "))
 	}
-	h.log.Log.Infof("harbor: no findings at or above %s", h.plan.Severity)
+	h.env.Log.Infof("harbor: no findings at or above %s", h.plan.Severity)
 	return nil
 }

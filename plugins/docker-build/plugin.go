@@ -171,7 +171,7 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	if s.plan == nil {
 		return fmt.Errorf("no plan: Validate did not run")
 	}
-	s.plan.Print(env.Stdout)
+	s.plan.Print(reportWriter(env, "plan"))
 	d, err := connectDaemon(ctx)
 	if err != nil {
 		return err

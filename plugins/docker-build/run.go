@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/sirupsen/logrus"
 )
 
 // connectDaemon returns a client of the Docker daemon (DOCKER_HOST or the
@@ -124,7 +125,7 @@ func (r *runner) pullThroughMirror(ctx context.Context) error {
 		hadImage, hadFrom := r.exists(ctx, m.Image), r.exists(ctx, m.From)
 		rc, err := r.daemon.ImagePull(ctx, m.From, image.PullOptions{})
 		if err == nil {
-			_, err = readStream(rc, r.env.Stdout)
+			_, err = readStream(rc, r.daemonOutput())
 			rc.Close()
 		}
 		if err != nil {
@@ -212,7 +213,7 @@ func (r *runner) build(ctx context.Context) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	defer resp.Body.Close()
-	res, err := readStream(resp.Body, io.MultiWriter(r.env.Stdout, &r.steps))
+	res, err := readStream(resp.Body, io.MultiWriter(r.daemonOutput(), &r.steps))
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
@@ -380,7 +381,7 @@ func (r *runner) push(ctx context.Context, ref, auth string) (streamResult, erro
 		return streamResult{}, err
 	}
 	defer rc.Close()
-	return readStream(rc, r.env.Stdout)
+	return readStream(rc, r.daemonOutput())
 }
 
 // isTransient reports a push failure worth repeating: a 5xx from the
@@ -466,6 +467,40 @@ func (r *runner) purge(ctx context.Context) {
 		r.env.Log.Infof("purged %d local tags and %d build step images", len(r.tagged), removed)
 	case len(r.tagged) > 0:
 		r.env.Log.Infof("purged %d local tags", len(r.tagged))
+	}
+}
+
+// daemonOutput is where the daemon's build, pull and push lines go.
+func (r *runner) daemonOutput() io.Writer { return reportWriter(r.env, "daemon") }
+
+// reportWriter is where report text (the plan, the daemon's output, the
+// scan table) goes: stdout as it is, or one JSON log entry per line when
+// log_format is json, so the step log stays machine-readable.
+func reportWriter(env *plugin.Env, source string) io.Writer {
+	if env.Common.LogFormat != "json" {
+		return env.Stdout
+	}
+	return &lineLogger{log: env.Log, source: source}
+}
+
+// lineLogger logs each complete line written to it.
+type lineLogger struct {
+	log     *logrus.Logger
+	source  string
+	partial []byte
+}
+
+func (l *lineLogger) Write(b []byte) (int, error) {
+	l.partial = append(l.partial, b...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		if line := strings.TrimRight(string(l.partial[:i]), "\r"); line != "" {
+			l.log.WithField("source", l.source).Info(line)
+		}
+		l.partial = l.partial[i+1:]
 	}
 }
 
