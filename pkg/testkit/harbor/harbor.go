@@ -401,7 +401,10 @@ func (h *Harbor) serveAPI(w http.ResponseWriter, r *http.Request) {
 		case http.MethodPost:
 			h.createProject(w, r, user)
 		default:
-			h.violation(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "%s /projects is not served by this fake", r.Method)
+			// Harbor serves GET /projects, but its ?name= filter is fuzzy
+			// (app matches myapp): refusing it keeps clients on HEAD
+			// ?project_name=, the exact check.
+			h.violation(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "%s /projects is not served by this fake (use HEAD /projects?project_name= for an exact match)", r.Method)
 		}
 	case len(segs) == 2 && segs[0] == "projects" && r.Method == http.MethodGet:
 		h.getProject(w, r, segs[1])

@@ -75,7 +75,7 @@ func TestProjectsFollowHarborsRules(t *testing.T) {
 		{"cookie on write", call{method: "POST", path: "/api/v2.0/projects", user: "admin", pass: "adminpw", body: `{"project_name":"newp"}`, header: map[string]string{"Cookie": "sid=abc"}}, 403, true},
 		{"admin creates", call{method: "POST", path: "/api/v2.0/projects", user: "admin", pass: "adminpw", body: `{"project_name":"newp","metadata":{"public":"false"},"storage_limit":-1}`}, 201, false},
 		{"exists", call{method: "POST", path: "/api/v2.0/projects", user: "admin", pass: "adminpw", body: `{"project_name":"newp"}`}, 409, false},
-		{"fuzzy list not served", call{method: "GET", path: "/api/v2.0/projects?name=new", user: "admin", pass: "adminpw"}, 405, true},
+		{"fuzzy list refused by the fake", call{method: "GET", path: "/api/v2.0/projects?name=new", user: "admin", pass: "adminpw"}, 405, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(h.Violations())
