@@ -386,3 +386,34 @@ func TestConfigSecretsNeverPrinted(t *testing.T) {
 		t.Errorf("plan does not say where credentials come from:\n%s", res.Output())
 	}
 }
+
+func TestBuildArgsKeepCommasAndSpaces(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{`{"GREETING":"hello, world","N":"1"}`, "GREETING=hello, world,N=1"} {
+		app := newApp("test")
+		env := map[string]string{"PLUGIN_REPO": "r.example.com/p/a", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
+			"DRONE_WORKSPACE": dir, "PLUGIN_BUILD_ARGS": raw, "DOCKER_HOST": "unix://" + filepath.Join(dir, "none.sock")}
+		plugintest.Run(t, app, env)
+		p := planOf(app)
+		if p == nil {
+			t.Fatalf("%s: no plan", raw)
+		}
+		if v := p.Build.BuildArgs["GREETING"]; v == nil || *v != "hello, world" {
+			t.Errorf("%s: GREETING = %v", raw, v)
+		}
+		if v := p.Build.BuildArgs["N"]; v == nil || *v != "1" {
+			t.Errorf("%s: N = %v", raw, v)
+		}
+	}
+}
+
+func planOf(app plugin.App) *Plan {
+	s, _ := app.Plugin.(*Settings)
+	if s == nil {
+		return nil
+	}
+	return s.plan
+}
