@@ -184,13 +184,15 @@ func planTags(p *Plan, s *Settings, meta drone.Metadata) error {
 		for _, t := range s.Tags.Value() {
 			tags = append(tags, splitList(t)...)
 		}
-	}
-	fileTags, err := readTagsFile("", s.TagsFile)
-	if err != nil {
-		return plugin.Invalid("tags_file", "%v", err)
-	}
-	if p.Push {
-		tags = append(tags, fileTags...)
+		// As plugins/docker: a tags file that exists replaces the tags
+		// setting (auto_tag, above, wins over both).
+		fileTags, err := readTagsFile("", s.TagsFile)
+		if err != nil {
+			return plugin.Invalid("tags_file", "%v", err)
+		}
+		if len(fileTags) > 0 {
+			tags = fileTags
+		}
 	}
 	if len(tags) == 0 {
 		tags = []string{"latest"}

@@ -299,7 +299,7 @@ func TestPlanForTheSeedStep(t *testing.T) {
 	s := &Settings{Repo: "harbor.company.com/registry/test", Registry: "harbor.company.com", Context: dir,
 		Dockerfile: filepath.Join(dir, "Dockerfile"), TagsFile: filepath.Join(dir, ".tags"), Mirror: "https://registry.docker-cn.com",
 		Username: "harbor_username", Password: "harbor_password", PullImage: true, AutoLabel: true, Purge: true, PushRetries: 3}
-	_ = s.Tags.Set("dev")
+	_ = s.Tags.Set("from-setting")
 	_ = s.ArgsFromEnv.Set("HTTP_PROXY,UNSET_VAR")
 	p, err := buildPlan(s, drone.Metadata{Commit: drone.Commit{SHA: "abc"}}, func(n string) (string, bool) {
 		if n == "HTTP_PROXY" {
@@ -313,7 +313,8 @@ func TestPlanForTheSeedStep(t *testing.T) {
 	if p.Registry != "harbor.company.com" || !p.Push || p.Build.Pull || len(p.Warnings) != 0 {
 		t.Errorf("plan %+v", p)
 	}
-	wantRefs := []string{"harbor.company.com/registry/test:dev", "harbor.company.com/registry/test:extra1", "harbor.company.com/registry/test:extra2"}
+	// The .tags file replaces the tags setting, as in plugins/docker.
+	wantRefs := []string{"harbor.company.com/registry/test:extra1", "harbor.company.com/registry/test:extra2", "harbor.company.com/registry/test:dev"}
 	if !reflect.DeepEqual(p.Refs, wantRefs) {
 		t.Errorf("refs %v, want %v", p.Refs, wantRefs)
 	}

@@ -56,7 +56,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "repo", Usage: "image repository with its registry host, e.g. harbor.company.com/registry/test", EnvVars: plugin.EnvVars("repo"), Destination: &s.Repo},
 		&cli.StringFlag{Name: "registry", Usage: "registry to log in to (default: the host of repo)", EnvVars: plugin.EnvVars("registry", "DOCKER_REGISTRY"), Destination: &s.Registry},
 		&cli.StringSliceFlag{Name: "tags", Aliases: []string{"tag"}, Usage: "tags to push (default latest)", EnvVars: plugin.EnvVars("tags", "PLUGIN_TAG"), Destination: &s.Tags},
-		&cli.StringFlag{Name: "tags_file", Usage: "file of extra tags, comma or newline separated; read when present", Value: ".tags", EnvVars: plugin.EnvVars("tags_file"), Destination: &s.TagsFile},
+		&cli.StringFlag{Name: "tags_file", Usage: "file of tags, comma or newline separated; when present it replaces tags (auto_tag wins over both)", Value: ".tags", EnvVars: plugin.EnvVars("tags_file"), Destination: &s.TagsFile},
 		&cli.BoolFlag{Name: "auto_tag", Usage: "derive tags from the git tag (v1.2.3 -> 1, 1.2, 1.2.3) or latest on the default branch; other refs build without pushing", EnvVars: plugin.EnvVars("auto_tag", "PLUGIN_DEFAULT_TAGS", "PLUGIN_DEFAULT_TAG"), Destination: &s.AutoTag},
 		&cli.StringFlag{Name: "auto_tag_suffix", Usage: "suffix added to auto tags (1.2-suffix; latest becomes the suffix)", EnvVars: plugin.EnvVars("auto_tag_suffix", "PLUGIN_DEFAULT_SUFFIX"), Destination: &s.AutoTagSuffix},
 		&cli.StringFlag{Name: "dockerfile", Usage: "Dockerfile path, relative to the working directory", Value: "Dockerfile", EnvVars: plugin.EnvVars("dockerfile"), Destination: &s.Dockerfile},
