@@ -323,35 +323,48 @@ func TestBuildErrorsExitOneWithDaemonText(t *testing.T) {
 
 func TestPushSurvivesTwoRegistry503s(t *testing.T) {
 	cli := dockertest.Client(t)
-	reg := startRegistry(t, map[string]string{robotUser: canary})
 	old := pushBackoff
 	pushBackoff = 100 * time.Millisecond
 	t.Cleanup(func() { pushBackoff = old })
-	marker := suffix()
-	dir := scratchContext(t, marker)
-	repo := "proj/flaky-" + marker
-	env := baseEnv(dir, reg, repo)
-	env["PLUGIN_PUSH_RETRIES"] = "3"
-	env["PLUGIN_INSECURE"] = "true"
-	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
-	reg.FailPuts(registry.ManifestPut, 2)
+	for _, tc := range []struct {
+		name string
+		kind registry.PutKind
+		// who retries: the plugin repeats the push after a refused
+		// manifest; the daemon itself retries a refused layer (after 5 s, 10 s).
+		want string
+	}{
+		{"manifest PUT", registry.ManifestPut, "503"},
+		{"blob PUT", registry.BlobPut, "Retrying"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := startRegistry(t, map[string]string{robotUser: canary})
+			marker := suffix()
+			dir := scratchContext(t, marker)
+			repo := "proj/flaky-" + marker
+			env := baseEnv(dir, reg, repo)
+			env["PLUGIN_PUSH_RETRIES"] = "3"
+			env["PLUGIN_INSECURE"] = "true"
+			removeRefs(t, cli, reg.Host+"/"+repo+":latest")
+			reg.FailPuts(tc.kind, 2)
 
-	res := plugintest.Run(t, newApp("test"), env)
-	if res.Code != 0 {
-		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
-	}
-	if n := reg.PendingFailures(); n != 0 {
-		t.Errorf("%d injected failures never happened", n)
-	}
-	got := readResult(t, dir)
-	if d, err := reg.Resolve(context.Background(), repo, "latest"); err != nil || d != got.Digest {
-		t.Errorf("latest resolves to %q (%v), result says %s", d, err, got.Digest)
-	}
-	if !strings.Contains(res.Output(), "503") {
-		t.Errorf("retries not logged:\n%s", res.Output())
-	}
-	if !strings.Contains(res.Output(), "treats "+reg.Host+" as an insecure registry") {
-		t.Errorf("insecure: the daemon's view of a loopback registry not reported:\n%s", res.Output())
+			res := plugintest.Run(t, newApp("test"), env)
+			if res.Code != 0 {
+				t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+			}
+			if n := reg.PendingFailures(); n != 0 {
+				t.Errorf("%d injected failures never happened", n)
+			}
+			got := readResult(t, dir)
+			if d, err := reg.Resolve(context.Background(), repo, "latest"); err != nil || d != got.Digest {
+				t.Errorf("latest resolves to %q (%v), result says %s", d, err, got.Digest)
+			}
+			if !strings.Contains(res.Output(), tc.want) {
+				t.Errorf("retries not logged (%q):\n%s", tc.want, res.Output())
+			}
+			if !strings.Contains(res.Output(), "treats "+reg.Host+" as an insecure registry") {
+				t.Errorf("insecure: the daemon's view of a loopback registry not reported:\n%s", res.Output())
+			}
+		})
 	}
 }
 
