@@ -48,7 +48,7 @@ func BenchmarkPipelineToTCP(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				c := &container{id: "c", info: &eng.info}
 				c.logstashPrefix, c.logstashSuffix, _ = logstashConfig{}.containerParts(c.info)
-				if err := p.stream(ctx, c, false); err != nil {
+				if err := p.stream(ctx, c, false, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -20,9 +20,19 @@ type container struct {
 	// point before any). Its N counts lines at that timestamp.
 	readPos pos
 	routes  map[*routeRun]*routeProgress
-	reading bool // a reader goroutine owns this container
-	again   bool // a start event arrived while it was reading: read once more
-	tracked bool // attached at least once: keep its position in the state file
+	// detached holds the routes that fell behind on this container: each
+	// has its own reader (and position) so it cannot hold back the others.
+	detached map[*routeRun]*detachedState
+	reading  bool // a reader goroutine owns this container
+	again    bool // a start event arrived while it was reading: read once more
+	tracked  bool // attached at least once: keep its position in the state file
+}
+
+// detachedState is a lagging route's own reader of this container.
+type detachedState struct {
+	pos     pos // last line read for this route
+	reading bool
+	again   bool
 }
 
 // routeProgress is one route's progress through one container's lines.
@@ -80,6 +90,11 @@ func (c *container) checkpoint() pos {
 			p = rp.confirmed
 		}
 	}
+	for _, ds := range c.detached {
+		if ds.pos.less(p) {
+			p = ds.pos
+		}
+	}
 	return p
 }
 
@@ -87,6 +102,7 @@ func (c *container) checkpoint() pos {
 func (c *container) dropRoute(r *routeRun) {
 	c.mu.Lock()
 	delete(c.routes, r)
+	delete(c.detached, r)
 	c.mu.Unlock()
 }
 
@@ -97,4 +113,27 @@ func (c *container) unqueued(r *routeRun) {
 		rp.pending--
 	}
 	c.mu.Unlock()
+}
+
+func (c *container) isDetached(r *routeRun) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.detached[r] != nil
+}
+
+// detachedRead advances a lagging route's own read position.
+func (c *container) detachedRead(r *routeRun, p pos) {
+	c.mu.Lock()
+	if ds := c.detached[r]; ds != nil {
+		ds.pos = p
+	}
+	c.mu.Unlock()
+}
+
+// position is the main reader's position (the point before the line it is
+// handing out).
+func (c *container) position() pos {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readPos
 }

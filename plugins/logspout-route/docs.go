@@ -42,14 +42,18 @@ re-attach is an exact resume), ` + "`LOGSPOUT_TLS_*`" + ` (use ` + "`ca_cert`" +
 Per container the state file (` + "`state_path`" + `) keeps the last timestamp every route confirmed and how
 many lines carried exactly that timestamp; a restart re-attaches with ` + "`since`" + ` = that time and skips
 that many lines. It is written atomically at least every second (fsync at most every second).
-Each route has a bounded queue (` + "`queue_size`" + `): when it is full, the readers of the containers
-that route takes wait (nothing is dropped); ` + "`/metrics`" + ` shows queue depth and lag. While they
-wait, those containers' lines reach no route; other containers keep flowing.
+Each route has a bounded queue (` + "`queue_size`" + `); memory is bounded by the queues, not by the
+number of lines. When a route's queue stays full for 0.5 s, that route gets its own reader of the
+container from the first line it did not take: that reader waits for the route alone (back-pressure,
+nothing dropped: the lines wait in dockerd's log), while the other routes keep flowing from the
+shared reader. ` + "`/metrics`" + ` shows queue depth, lag and ` + "`detached_readers_total`" + `. After a restart
+the resume point is the slowest route's, so faster routes may see some lines again.
 
 ## HTTP API
 
 ` + "`GET/POST /routes`" + `, ` + "`GET/DELETE /routes/{id}`" + ` as logspout; ` + "`GET /health`" + ` answers 503 with the
 reason when the daemon's event stream or any route is down; ` + "`GET /metrics`" + ` is Prometheus text:
 ` + "`logspout_route_lines_read_total`" + `, ` + "`_lines_shipped_total`" + `, ` + "`_lines_resent_total`" + `,
-` + "`_reconnects_total`" + `, ` + "`_queue_depth`" + `, ` + "`_lag_seconds`" + `, ` + "`_up`" + ` per route.
+` + "`_reconnects_total`" + `, ` + "`_detached_readers_total`" + `, ` + "`_queue_depth`" + `, ` + "`_lag_seconds`" + `, ` + "`_up`" + `
+per route, and ` + "`logspout_route_containers`" + `.
 `

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +169,9 @@ func (p *inProcess) stop(t *testing.T) {
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		t.Errorf("logspout-route did not stop:\n%s", p.out.String())
+		var dump bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
+		t.Errorf("logspout-route did not stop:\n%s\ngoroutines:\n%s", p.out.String(), dump.String())
 	}
 	if t.Failed() {
 		t.Logf("logspout-route output:\n%s", p.out.String())

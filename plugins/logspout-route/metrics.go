@@ -16,6 +16,7 @@ type routeMetrics struct {
 	resent     *metrics.Counter
 	reconnects *metrics.Counter
 	connects   *metrics.Counter
+	detached   *metrics.Counter
 }
 
 func newRouteMetrics(set *metrics.Set, id string, rr *routeRun) *routeMetrics {
@@ -30,6 +31,7 @@ func newRouteMetrics(set *metrics.Set, id string, rr *routeRun) *routeMetrics {
 	m.resent = set.GetOrCreateCounter(name("lines_resent_total"))
 	m.reconnects = set.GetOrCreateCounter(name("reconnects_total"))
 	m.connects = set.GetOrCreateCounter(name("connects_total"))
+	m.detached = set.GetOrCreateCounter(name("detached_readers_total"))
 	set.GetOrCreateGauge(name("queue_depth"), func() float64 { return float64(rr.q.depth()) })
 	set.GetOrCreateGauge(name("lag_seconds"), func() float64 { return rr.q.lag(time.Now()).Seconds() })
 	set.GetOrCreateGauge(name("up"), func() float64 {

@@ -28,6 +28,7 @@ type pump struct {
 	cfg    pumpConfig
 	start  time.Time
 
+	ctx  context.Context // for readers started from the dispatcher
 	mu   sync.Mutex
 	ctrs map[string]*container
 	wg   sync.WaitGroup
@@ -43,6 +44,7 @@ func newPump(eng engine, log *logrus.Logger, r *router, st *stateStore, cfg pump
 // starts in between is seen by both, and ensure is idempotent. That closes
 // logspout's list-then-subscribe race (5 of 40 burst containers seen).
 func (p *pump) run(ctx context.Context) {
+	p.ctx = ctx
 	subscribed := make(chan struct{})
 	var once sync.Once
 	ready := func() {
@@ -60,6 +62,20 @@ func (p *pump) run(ctx context.Context) {
 	}
 	if ctx.Err() == nil {
 		p.listAll(ctx)
+	}
+	// dockerd drops events for a subscriber that does not take them within
+	// 100 ms (daemon/events), which a loaded host can cause: list again now
+	// and then, and attach whatever is new.
+	t := time.NewTicker(relistEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			p.listNew(ctx)
+			continue
+		case <-ctx.Done():
+		}
+		break
 	}
 	<-done
 	p.wg.Wait()
@@ -118,6 +134,26 @@ func (p *pump) listAll(ctx context.Context) {
 	p.state.prune(known)
 }
 
+// relistEvery is how often containers are listed to catch a start event
+// the daemon dropped.
+const relistEvery = 3 * time.Second
+
+// listNew attaches containers we have never seen.
+func (p *pump) listNew(ctx context.Context) {
+	ids, err := p.eng.ListContainers(ctx)
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		p.mu.Lock()
+		known := p.ctrs[id] != nil
+		p.mu.Unlock()
+		if !known {
+			p.ensure(ctx, id)
+		}
+	}
+}
+
 // ensure makes sure a reader runs for id. It never blocks on the daemon:
 // the event loop must keep draining, or the daemon drops events for us.
 func (p *pump) ensure(ctx context.Context, id string) {
@@ -129,25 +165,80 @@ func (p *pump) ensure(ctx context.Context, id string) {
 	}
 	p.mu.Unlock()
 	c.mu.Lock()
+	var lagging []*routeRun
+	for r, ds := range c.detached {
+		if ds.reading {
+			ds.again = true
+		} else {
+			ds.reading = true
+			lagging = append(lagging, r)
+		}
+	}
 	if c.reading {
 		c.again = true
 		c.mu.Unlock()
-		return
+	} else {
+		c.reading = true
+		c.mu.Unlock()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for {
+				p.follow(ctx, c, nil)
+				c.mu.Lock()
+				if c.again && ctx.Err() == nil {
+					c.again = false
+					c.mu.Unlock()
+					continue
+				}
+				c.reading = false
+				c.mu.Unlock()
+				return
+			}
+		}()
 	}
-	c.reading = true
+	for _, r := range lagging {
+		p.startDetached(ctx, c, r)
+	}
+}
+
+// detach gives route r its own reader of c from position from: r's queue is
+// full, and waiting for it would hold back every other route. Its reader
+// waits on r's queue alone (back-pressure on that route only); the lines
+// stay in dockerd's log until then.
+func (p *pump) detach(c *container, r *routeRun, from pos) {
+	c.mu.Lock()
+	if c.detached == nil {
+		c.detached = map[*routeRun]*detachedState{}
+	}
+	c.detached[r] = &detachedState{pos: from, reading: true}
 	c.mu.Unlock()
+	r.metrics.detached.Inc()
+	p.log.WithField("route", r.route.ID).WithField("container", c.id[:min(12, len(c.id))]).
+		Warn("route queue full: the route gets its own reader for this container")
+	ctx := p.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	p.startDetached(ctx, c, r)
+}
+
+func (p *pump) startDetached(ctx context.Context, c *container, r *routeRun) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		for {
-			p.follow(ctx, c)
+			p.follow(ctx, c, r)
 			c.mu.Lock()
-			if c.again && ctx.Err() == nil {
-				c.again = false
+			ds := c.detached[r]
+			if ds != nil && ds.again && ctx.Err() == nil {
+				ds.again = false
 				c.mu.Unlock()
 				continue
 			}
-			c.reading = false
+			if ds != nil {
+				ds.reading = false
+			}
 			c.mu.Unlock()
 			return
 		}
@@ -177,7 +268,7 @@ func (p *pump) containers() []*container {
 // has been read. A follow stream that ends is followed by a read without
 // follow from the last line read: dockerd 20.10's follow stream can lose the
 // tail of a final line without '\n' (moby#43860); the plain read has it.
-func (p *pump) follow(ctx context.Context, c *container) {
+func (p *pump) follow(ctx context.Context, c *container, only *routeRun) {
 	backoff := newBackoff(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
 		info, err := p.eng.Inspect(ctx, c.id)
@@ -190,10 +281,16 @@ func (p *pump) follow(ctx context.Context, c *container) {
 			backoff.sleep(ctx)
 			continue
 		}
-		if !p.attachable(c, info) {
+		if only == nil && !p.attachable(c, info) {
 			return
 		}
-		err = p.stream(ctx, c, info.Running)
+		if only != nil && !c.isDetached(only) {
+			return // the route was deleted
+		}
+		err = p.stream(ctx, c, info.Running, only)
+		if errors.Is(err, errRouteGone) {
+			return
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -262,9 +359,17 @@ const maxLine = 1 << 20
 
 // stream reads one log stream of c from its read position. With follow
 // false it also flushes a final line that has no '\n'.
-func (p *pump) stream(ctx context.Context, c *container, follow bool) error {
+func (p *pump) stream(ctx context.Context, c *container, follow bool, only *routeRun) error {
 	c.mu.Lock()
 	start := c.readPos
+	if only != nil {
+		ds := c.detached[only]
+		if ds == nil {
+			c.mu.Unlock()
+			return errRouteGone
+		}
+		start = ds.pos
+	}
 	tty := c.info.Tty
 	c.mu.Unlock()
 	var since time.Time
@@ -282,10 +387,13 @@ func (p *pump) stream(ctx context.Context, c *container, follow bool) error {
 	} else {
 		next = newFrameReader(rc).Next
 	}
-	d := dispatcher{p: p, c: c, skip: start}
+	d := dispatcher{p: p, c: c, skip: start, only: only}
 	var partial [3][]byte
 	var partialNS [3]int64
 	for {
+		if d.gone {
+			return errRouteGone
+		}
 		stream, payload, err := next()
 		if err != nil {
 			if err == io.EOF {
@@ -332,14 +440,24 @@ func (p *pump) stream(ctx context.Context, c *container, follow bool) error {
 	}
 }
 
-// dispatcher hands one stream's lines to the matching routes.
+// detachAfter is how long the main reader waits on a full route queue
+// before that route gets its own reader of the container.
+const detachAfter = 500 * time.Millisecond
+
+// errRouteGone ends a lagging route's reader when the route was deleted.
+var errRouteGone = errors.New("route deleted")
+
+// dispatcher hands one stream's lines to the matching routes: every
+// attached route (main reader) or one lagging route (only).
 type dispatcher struct {
 	p        *pump
 	c        *container
+	only     *routeRun
 	skip     pos // lines up to here were delivered before: drop them
 	last     pos
 	version  uint64
 	resolved bool
+	gone     bool
 	targets  []target
 }
 
@@ -364,19 +482,59 @@ func (d *dispatcher) emit(ns int64, stream byte, line []byte) {
 		return
 	}
 	if v := d.p.router.version.Load(); v != d.version || !d.resolved {
-		d.targets = d.p.router.targetsFor(d.c, d.targets[:0])
+		d.resolve()
 		d.version, d.resolved = v, true
 	}
-	for _, t := range d.targets {
+	for i := 0; i < len(d.targets); i++ {
+		t := d.targets[i]
 		if t.mask&(1<<stream) == 0 {
 			continue
 		}
 		d.c.queued(t.r)
-		if t.r.q.push(d.c, ns, n, stream, line) {
+		res := t.r.q.push(d.c, ns, n, stream, line, d.only != nil)
+		// A queue full for a moment is normal while history is read faster
+		// than a sink takes it: wait a little before giving up on the route.
+		for deadline := time.Now().Add(detachAfter); res == queueFull && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+			res = t.r.q.push(d.c, ns, n, stream, line, false)
+		}
+		switch res {
+		case pushed:
 			t.r.metrics.read.Inc()
-		} else {
+		case queueFull:
+			// Only the main reader gets here: hand this line and the rest
+			// to a reader of the route's own.
+			d.c.unqueued(t.r)
+			d.p.detach(d.c, t.r, d.c.position())
+			d.targets = append(d.targets[:i], d.targets[i+1:]...)
+			i--
+		case queueClosed:
 			d.c.unqueued(t.r) // route deleted meanwhile
+			if d.only != nil {
+				d.gone = true
+			}
 		}
 	}
-	d.c.read(d.last)
+	if d.only != nil {
+		d.c.detachedRead(d.only, d.last)
+	} else {
+		d.c.read(d.last)
+	}
+}
+
+// resolve picks the routes this reader feeds.
+func (d *dispatcher) resolve() {
+	all := d.p.router.targetsFor(d.c, d.targets[:0])
+	d.targets = all[:0]
+	for _, t := range all {
+		switch {
+		case d.only != nil && t.r == d.only:
+			d.targets = append(d.targets, t)
+		case d.only == nil && !d.c.isDetached(t.r):
+			d.targets = append(d.targets, t)
+		}
+	}
+	if d.only != nil && len(d.targets) == 0 {
+		d.gone = true
+	}
 }

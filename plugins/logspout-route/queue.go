@@ -56,16 +56,28 @@ func newQueue(limit, keep int) *queue {
 	return q
 }
 
-// push copies a line into the ring, blocking while the queue is full.
-// It returns false when the queue was closed.
-func (q *queue) push(c *container, ns int64, n uint32, stream byte, data []byte) bool {
+type pushResult int
+
+const (
+	pushed pushResult = iota
+	queueFull
+	queueClosed
+)
+
+// push copies a line into the ring. With block it waits while the queue is
+// full; without, it reports queueFull instead.
+func (q *queue) push(c *container, ns int64, n uint32, stream byte, data []byte, block bool) pushResult {
 	q.mu.Lock()
 	for q.tail-q.conf >= q.limit && !q.closed {
+		if !block {
+			q.mu.Unlock()
+			return queueFull
+		}
 		q.notFull.Wait()
 	}
 	if q.closed {
 		q.mu.Unlock()
-		return false
+		return queueClosed
 	}
 	size := uint64(len(q.ring))
 	if q.tail-q.head >= size {
@@ -77,7 +89,7 @@ func (q *queue) push(c *container, ns int64, n uint32, stream byte, data []byte)
 			}
 			if q.closed {
 				q.mu.Unlock()
-				return false
+				return queueClosed
 			}
 		}
 		q.head++
@@ -97,7 +109,7 @@ func (q *queue) push(c *container, ns int64, n uint32, stream byte, data []byte)
 		default:
 		}
 	}
-	return true
+	return pushed
 }
 
 // take returns up to max waiting entries [from, to) and marks them sent.

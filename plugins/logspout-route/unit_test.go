@@ -282,18 +282,21 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 	c := &container{id: "c"}
 	for i := 1; i <= 3; i++ {
 		c.queued(rr)
-		if !q.push(c, int64(i), 1, streamStdout, []byte{byte('0' + i)}) {
+		if q.push(c, int64(i), 1, streamStdout, []byte{byte('0' + i)}, true) != pushed {
 			t.Fatal("push refused")
 		}
 		c.read(pos{int64(i), 1})
 	}
-	pushed := make(chan bool)
+	if q.push(c, 4, 1, streamStdout, []byte("4"), false) != queueFull {
+		t.Fatal("a non-blocking push into a full queue did not report it full")
+	}
+	done := make(chan bool)
 	go func() {
 		c.queued(rr)
-		pushed <- q.push(c, 4, 1, streamStdout, []byte("4"))
+		done <- q.push(c, 4, 1, streamStdout, []byte("4"), true) == pushed
 	}()
 	select {
-	case <-pushed:
+	case <-done:
 		t.Fatal("a full queue accepted a line: no back-pressure")
 	case <-time.After(50 * time.Millisecond):
 	}
@@ -306,7 +309,7 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 		t.Fatalf("checkpoint before confirm %+v, want the start", got)
 	}
 	q.confirm(rr, 2)
-	if !<-pushed {
+	if !<-done {
 		t.Fatal("push after room was made failed")
 	}
 	c.read(pos{4, 1})
@@ -331,7 +334,7 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 		t.Fatalf("checkpoint %+v, want {4 1}", got)
 	}
 	q.close()
-	if q.push(c, 5, 1, streamStdout, nil) {
+	if q.push(c, 5, 1, streamStdout, nil, true) != queueClosed {
 		t.Fatal("closed queue accepted a line")
 	}
 }
@@ -377,7 +380,7 @@ func collect(t *testing.T, eng *fakeEngine, start pos, follow bool) []string {
 	rt.routes["x"] = rr
 	p := newPump(eng, log, rt, &stateStore{}, pumpConfig{})
 	c := &container{id: "c", info: &eng.info, readPos: start}
-	if err := p.stream(context.Background(), c, follow); err != nil {
+	if err := p.stream(context.Background(), c, follow, nil); err != nil {
 		t.Fatal(err)
 	}
 	from, to := rr.q.take(100)
