@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
 )
 
@@ -23,57 +20,29 @@ func TestImageBuildsAndPushes(t *testing.T) {
 	dir := scratchContext(t, marker)
 	repo := "proj/image-" + marker
 	removeRefs(t, cli, reg.Host+"/"+repo+":dev", reg.Host+"/"+repo+":1.0.0")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-
-	created, err := cli.ContainerCreate(ctx, &container.Config{
-		Image:      img,
-		WorkingDir: "/drone/src",
-		Env: []string{
-			"PLUGIN_REPO=" + reg.Host + "/" + repo,
-			"PLUGIN_TAG=dev,1.0.0",
-			"PLUGIN_USERNAME=" + robotUser,
-			"PLUGIN_PASSWORD=" + canary,
-			"PLUGIN_LOG_LEVEL=debug",
-			"DRONE_WORKSPACE=/drone/src",
+	code, out := dockertest.Run(t, cli, dockertest.RunOptions{
+		Image:   img,
+		WorkDir: "/drone/src",
+		Env: map[string]string{
+			"PLUGIN_REPO":      reg.Host + "/" + repo,
+			"PLUGIN_TAG":       "dev,1.0.0",
+			"PLUGIN_USERNAME":  robotUser,
+			"PLUGIN_PASSWORD":  canary,
+			"PLUGIN_LOG_LEVEL": "debug",
+			"DRONE_WORKSPACE":  "/drone/src",
 		},
-	}, &container.HostConfig{
-		NetworkMode: "host",
-		Binds:       []string{"/var/run/docker.sock:/var/run/docker.sock", dir + ":/drone/src"},
-	}, nil, nil, "lightship-docker-build-test-"+marker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cli.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+		Binds:   []string{"/var/run/docker.sock:/var/run/docker.sock", dir + ":/drone/src"},
+		Timeout: 3 * time.Minute,
 	})
-	if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitC, errC := cli.ContainerWait(ctx, created.ID, container.WaitConditionNotRunning)
-	var code int64
-	select {
-	case w := <-waitC:
-		code = w.StatusCode
-	case err := <-errC:
-		t.Fatal(err)
-	}
-	logs, err := cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	_, _ = stdcopy.StdCopy(&out, &out, logs)
-	logs.Close()
 	if code != 0 {
-		t.Fatalf("exit %d:\n%s", code, out.String())
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if strings.Contains(out.String(), canary) {
-		t.Errorf("password printed:\n%s", out.String())
+	if strings.Contains(out, canary) {
+		t.Errorf("password printed:\n%s", out)
 	}
 	got := readResult(t, dir)
 	for _, tag := range []string{"dev", "1.0.0"} {
-		if d, err := reg.Resolve(ctx, repo, tag); err != nil || d != got.Digest {
+		if d, err := reg.Resolve(context.Background(), repo, tag); err != nil || d != got.Digest {
 			t.Errorf("tag %s resolves to %q (%v), result says %q", tag, d, err, got.Digest)
 		}
 	}

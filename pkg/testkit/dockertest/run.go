@@ -21,6 +21,8 @@ type RunOptions struct {
 	Args  []string
 	// Binds are "host:container" mounts.
 	Binds []string
+	// WorkDir is the working directory in the container.
+	WorkDir string
 	// Network is host (the default: fakes listen on 127.0.0.1) or none.
 	Network string
 	// Timeout bounds the run (default 2 minutes).
@@ -44,7 +46,7 @@ func Run(t testing.TB, cli *client.Client, o RunOptions) (int, string) {
 	for k, v := range o.Env {
 		env = append(env, k+"="+v)
 	}
-	created, err := cli.ContainerCreate(ctx, &container.Config{Image: o.Image, Env: env, Cmd: o.Args},
+	created, err := cli.ContainerCreate(ctx, &container.Config{Image: o.Image, Env: env, Cmd: o.Args, WorkingDir: o.WorkDir},
 		&container.HostConfig{NetworkMode: container.NetworkMode(o.Network), Binds: o.Binds},
 		nil, nil, uniqueName(o.Image))
 	if err != nil {
