@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	dcontainer "github.com/docker/docker/api/types/container"
 	"github.com/lightship-ci/lightship/pkg/testkit/loggen"
 	"github.com/lightship-ci/lightship/pkg/testkit/logsink"
 )
@@ -134,6 +135,39 @@ func TestShortLivedContainerLongLinesAndFinalLineWithoutNewline(t *testing.T) {
 		}
 		if len(ev.Message) != want {
 			t.Errorf("line %d: %d bytes, want %d whole", seq, len(ev.Message), want)
+		}
+	}
+}
+
+func TestRestartedContainerReattachedWithoutDuplicates(t *testing.T) {
+	r := newTestRun(t)
+	sink, err := logsink.StartTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	p := startInProcess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter())})
+	waitHealthy(t, p.addr)
+	ctx := context.Background()
+	// Each run writes lines 1..30: after one restart every number is
+	// expected exactly twice, once per run.
+	id := r.start("again", nil, "-n", "30", "-prefix", r.prefix("again"))
+	if err := loggen.Wait(ctx, r.cli, id); err != nil {
+		t.Fatal(err)
+	}
+	waitLines(sink, 20*time.Second, func(l [][]byte) bool { return len(l) >= 30 })
+	if err := r.cli.ContainerStart(ctx, id, dcontainer.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := loggen.Wait(ctx, r.cli, id); err != nil {
+		t.Fatal(err)
+	}
+	waitLines(sink, 20*time.Second, func(l [][]byte) bool { return len(l) >= 60 })
+	time.Sleep(500 * time.Millisecond)
+	counts := logsink.SeqCounts(sink.Lines(), r.prefix("again"))
+	for i := 1; i <= 30; i++ {
+		if counts[i] != 2 {
+			t.Errorf("line %d shipped %d times, want 2 (once per run)", i, counts[i])
 		}
 	}
 }

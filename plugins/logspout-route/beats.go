@@ -15,6 +15,9 @@ type beatsEvent struct{ b []byte }
 
 func passThrough(v interface{}) ([]byte, error) { return v.(*beatsEvent).b, nil }
 
+// beatsLinger is how long a beats route gathers lines after a small window.
+const beatsLinger = 10 * time.Millisecond
+
 // serveBeats sends windows of events with lumberjack v2 and confirms only
 // what the server ACKed (partial ACKs included). The state file is written
 // right after each ACK, so a restart skips exactly the acknowledged lines.
@@ -27,8 +30,16 @@ func (rr *routeRun) serveBeats(ctx context.Context, conn net.Conn) error {
 	defer stop()
 	events := make([]beatsEvent, rr.cfg.Batch)
 	data := make([]interface{}, rr.cfg.Batch)
+	small := false
 	for {
+		if small {
+			// Few lines per window: gather for a moment. Fewer windows mean
+			// fewer ACK-to-state-file gaps, the only moment a crash can
+			// cause a resend of lines the server already has.
+			sleepCtx(ctx, beatsLinger)
+		}
 		from, to := rr.q.take(rr.cfg.Batch)
+		small = int(to-from) < rr.cfg.Batch/4
 		if from == to {
 			rr.q.done()
 			if err := rr.wait(ctx, nil); err != nil {

@@ -152,7 +152,11 @@ func TestSIGKILLRestartResumesWithoutLossOrDuplicatesOnBeats(t *testing.T) {
 	waitHealthy(t, first.addr)
 	const n = 3000
 	id := r.start("resume", nil, "-n", fmt.Sprint(n), "-rate", "600", "-prefix", r.prefix("resume"))
-	waitLines(beats, 20*time.Second, func(l [][]byte) bool { return len(l) >= 800 })
+	// Kill at a moment unrelated to the sink's traffic, as a crash is.
+	time.Sleep(1500 * time.Millisecond)
+	if got := len(beats.Lines()); got == 0 {
+		t.Fatal("nothing shipped before the kill")
+	}
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +266,15 @@ func TestBadRouteURIExitsTwoNamingIt(t *testing.T) {
 		if res.Code != 2 || !strings.Contains(res.Output(), "PLUGIN_ROUTE_URIS") || !strings.Contains(res.Output(), uri) {
 			t.Errorf("%s: exit %d, output %q", uri, res.Code, res.Output())
 		}
+	}
+	// logspout: a route URI as the first argument replaces ROUTE_URIS.
+	res := plugintest.Run(t, newApp("test"), map[string]string{"ROUTE_URIS": "logstash://h:1", "PORT": "off", "STATE_PATH": ""}, "raw+bad://h:1")
+	if res.Code != 2 || !strings.Contains(res.Output(), "raw+bad://h:1") {
+		t.Errorf("argument route: exit %d, output %q", res.Code, res.Output())
+	}
+	res = plugintest.Run(t, newApp("test"), map[string]string{"ROUTE_URIS": "logstash://h:1", "PORT": "off", "STATE_PATH": "", "PLUGIN_QUEUE_SIZE": "0"})
+	if res.Code != 2 || !strings.Contains(res.Output(), "PLUGIN_QUEUE_SIZE") {
+		t.Errorf("queue_size 0: exit %d, output %q", res.Code, res.Output())
 	}
 }
 

@@ -32,10 +32,10 @@ type frameReader struct {
 }
 
 func newFrameReader(r io.Reader) *frameReader {
-	// 32 KiB holds two full 16 KiB frames; the payload buffer grows only
-	// when long lines come. With 100 containers followed this is most of
-	// our memory.
-	return &frameReader{r: bufio.NewReaderSize(r, 32<<10), buf: make([]byte, 0, 4<<10)}
+	// The HTTP connection below buffers 32 KiB already; the payload buffer
+	// grows only when long lines come. With 100 containers followed these
+	// buffers are most of our memory.
+	return &frameReader{r: bufio.NewReaderSize(r, 16<<10), buf: make([]byte, 0, 4<<10)}
 }
 
 // errDaemon carries a stream-3 message.

@@ -318,8 +318,6 @@ func (p *pump) attachable(c *container, info *containerInfo) bool {
 		}
 		c.info = info
 		c.logstashPrefix, c.logstashSuffix, c.decodeJSON = p.cfg.Logstash.containerParts(info)
-	} else {
-		c.info.Running = info.Running
 	}
 	if !c.tracked {
 		if sp, ok := p.state.lookup(c.id); ok {
@@ -432,7 +430,11 @@ func (p *pump) stream(ctx context.Context, c *container, follow bool, only *rout
 			continue
 		}
 		if l := len(data); l > 0 && data[l-1] == '\n' {
-			d.emit(ns, stream, data[:l-1])
+			l--
+			if tty && l > 0 && data[l-1] == '\r' {
+				l-- // a TTY ends its lines in "\r\n"
+			}
+			d.emit(ns, stream, data[:l])
 			continue
 		}
 		partial[stream] = append(partial[stream], data...)

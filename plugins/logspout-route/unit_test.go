@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -482,4 +483,36 @@ func FuzzFrameDecoder(f *testing.F) {
 			_, _, _, _ = splitTimestamp(p)
 		}
 	})
+}
+
+func TestLooplabEnvironment(t *testing.T) {
+	info := &containerInfo{ID: "id1", Name: "/api_1", Image: "img", Hostname: "h",
+		Labels: map[string]string{"com.example.team": "core"},
+		Env:    []string{"LOGSTASH_TAGS=own", "LOGSTASH_FIELDS=svc=api", "DECODE_JSON_LOGS=false"}}
+	cfg := logstashConfig{Tags: "global", Fields: "env=prod", DockerLabels: true, HostHostname: "node-7"}
+	prefix, suffix, decode := cfg.containerParts(info)
+	c := &container{info: info, logstashPrefix: prefix, logstashSuffix: suffix, decodeJSON: decode}
+	var got map[string]any
+	if err := json.Unmarshal(appendLogstash(nil, &entry{ctr: c, stream: streamStdout, data: []byte(`{"a":1}`)}), &got); err != nil {
+		t.Fatal(err)
+	}
+	docker := got["docker"].(map[string]any)
+	switch {
+	case got["message"] != `{"a":1}`: // the container's DECODE_JSON_LOGS=false wins
+		t.Errorf("message %v", got["message"])
+	case got["svc"] != "api" || got["env"] != nil: // its LOGSTASH_FIELDS replace ours
+		t.Errorf("fields %v", got)
+	case !reflect.DeepEqual(got["tags"], []any{"own"}):
+		t.Errorf("tags %v", got["tags"])
+	case docker["hostname"] != "node-7": // /etc/host_hostname wins
+		t.Errorf("hostname %v", docker["hostname"])
+	case !reflect.DeepEqual(docker["labels"], map[string]any{"com_example_team": "core"}):
+		t.Errorf("labels %v", docker["labels"])
+	}
+	inc := logstashConfig{Include: []string{"api_1"}, IncludeRe: regexp.MustCompile(`^/web`)}
+	for name, want := range map[string]bool{"/api_1": true, "/web_3": true, "/db_1": false} {
+		if inc.includes(name) != want {
+			t.Errorf("INCLUDE_CONTAINERS %s: %v", name, !want)
+		}
+	}
 }
