@@ -184,7 +184,8 @@ func TestRoutesAddedAndDeletedAtRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	p := startInProcess(t, nil)
+	routesDir := t.TempDir() // exists: POSTed routes persist there
+	p := startInProcess(t, map[string]string{"ROUTESPATH": routesDir})
 	if code, body := get(t, p.addr, "/routes"); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("GET /routes: %d %q", code, body)
 	}
@@ -199,6 +200,9 @@ func TestRoutesAddedAndDeletedAtRuntime(t *testing.T) {
 	}
 	if code, got := get(t, p.addr, "/routes/a1b2c3d4e5f6"); code != 200 || !strings.Contains(got, sink.Addr()) {
 		t.Fatalf("GET route: %d %s", code, got)
+	}
+	if saved, err := os.ReadFile(filepath.Join(routesDir, "a1b2c3d4e5f6.json")); err != nil || !strings.Contains(string(saved), `"adapter":"logstash+tcp"`) {
+		t.Fatalf("route not persisted under ROUTESPATH: %q %v", saved, err)
 	}
 	bad, _ := http.Post("http://"+p.addr+"/routes", "application/json", strings.NewReader(`{"adapter":"nope","address":"127.0.0.1:1"}`))
 	var b bytes.Buffer
@@ -221,6 +225,9 @@ func TestRoutesAddedAndDeletedAtRuntime(t *testing.T) {
 	}
 	if code, _ := get(t, p.addr, "/routes/a1b2c3d4e5f6"); code != 404 {
 		t.Fatalf("GET deleted route: %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(routesDir, "a1b2c3d4e5f6.json")); !os.IsNotExist(err) {
+		t.Fatalf("deleted route still persisted: %v", err)
 	}
 	id := r.start("two", nil, "-n", "20", "-prefix", r.prefix("two"))
 	loggen.Wait(context.Background(), r.cli, id)
