@@ -15,8 +15,9 @@ type beatsEvent struct{ b []byte }
 
 func passThrough(v interface{}) ([]byte, error) { return v.(*beatsEvent).b, nil }
 
-// beatsLinger is how long a beats route gathers lines after a small window.
-const beatsLinger = 10 * time.Millisecond
+// beatsLinger is how long a beats route gathers lines after a small window
+// (Filebeat waits up to 1 s by default): at most ~10 small windows a second.
+const beatsLinger = 100 * time.Millisecond
 
 // serveBeats sends windows of events with lumberjack v2 and confirms only
 // what the server ACKed (partial ACKs included). The state file is written

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -58,5 +59,27 @@ func BenchmarkPipelineToTCP(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(want), "ns/line")
 		})
+	}
+}
+
+// BenchmarkStateFlush is the gap after a beats ACK in which a crash would
+// make the window go out again: one state write (100 containers).
+func BenchmarkStateFlush(b *testing.B) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	st, err := loadState(b.TempDir()+"/state.json", log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := newPump(nil, log, nil, st, pumpConfig{})
+	for i := 0; i < 100; i++ {
+		id := strings.Repeat(string(rune('a'+i%26)), 60) + fmt.Sprintf("%04d", i)
+		p.ctrs[id] = &container{id: id, tracked: true, readPos: pos{NS: int64(i) * 1e9, N: 1}}
+	}
+	st.pump = p
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.ctrs["aaaa"] = &container{id: "aaaa", tracked: true, readPos: pos{NS: int64(i), N: 1}} // a change every time
+		st.flushSoon()
 	}
 }

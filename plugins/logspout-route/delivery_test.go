@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -153,7 +154,7 @@ func TestSIGKILLRestartResumesWithoutLossOrDuplicatesOnBeats(t *testing.T) {
 	const n = 3000
 	id := r.start("resume", nil, "-n", fmt.Sprint(n), "-rate", "600", "-prefix", r.prefix("resume"))
 	// Kill at a moment unrelated to the sink's traffic, as a crash is.
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1200*time.Millisecond + time.Duration(rand.Int64N(int64(600*time.Millisecond))))
 	if got := len(beats.Lines()); got == 0 {
 		t.Fatal("nothing shipped before the kill")
 	}

@@ -247,7 +247,7 @@ func (rr *routeRun) wait(ctx context.Context, tick <-chan time.Time) error {
 
 // linger is how long a stream route waits to fill a batch once the last
 // one was small: 1 ms at 80k lines/s is ~80 lines per write.
-const linger = time.Millisecond
+const linger = 2 * time.Millisecond
 
 // serveStream writes batches over TCP or TLS. A line counts as delivered
 // once the peer's TCP acknowledged its last byte (SIOCOUTQ); after a

@@ -21,11 +21,10 @@ type stateStore struct {
 	log  *logrus.Logger
 	pump *pump
 
-	mu       sync.Mutex
-	saved    map[string]pos // from the file, for containers not attached yet
-	last     []byte
-	lastSync time.Time
-	failed   bool
+	mu     sync.Mutex
+	saved  map[string]pos // from the file, for containers not attached yet
+	last   []byte
+	failed bool
 }
 
 type stateFile struct {
@@ -104,16 +103,32 @@ func (s *stateStore) run(ctx context.Context) {
 		select {
 		case <-t.C:
 			s.flushSoon()
+			s.syncFile()
 		case <-ctx.Done():
 			return // Execute writes the last state once the routes have stopped
 		}
 	}
 }
 
-// flushSoon writes the state now (atomically: temp file + rename), with
-// an fsync at most once a second. A rename survives our own SIGKILL; the
-// fsync only guards against the host losing power.
+// flushSoon writes the state now, atomically (temp file + rename), without
+// fsync: a rename survives our own SIGKILL at once, and the beats path
+// calls this right after each ACK, where a slow fsync would widen the gap
+// in which a crash makes acknowledged lines go out again.
 func (s *stateStore) flushSoon() { s.flush(false) }
+
+// syncFile makes the last write durable against a host crash (fsync of the
+// file and its directory), off the ACK path, once a second.
+func (s *stateStore) syncFile() {
+	if s.path == "" {
+		return
+	}
+	for _, p := range []string{s.path, filepath.Dir(s.path)} {
+		if f, err := os.Open(p); err == nil {
+			_ = f.Sync()
+			f.Close()
+		}
+	}
+}
 
 func (s *stateStore) flush(sync bool) {
 	if s.path == "" || s.pump == nil {
@@ -138,8 +153,7 @@ func (s *stateStore) flush(sync bool) {
 	if string(b) == string(s.last) && !sync {
 		return
 	}
-	sync = sync || time.Since(s.lastSync) >= time.Second
-	if err := writeAtomic(s.path, b, sync); err != nil {
+	if err := replaceFile(s.path, b, sync); err != nil {
 		if !s.failed {
 			s.log.WithError(err).Warn("state file not written; a restart will resume from older positions")
 		}
@@ -148,9 +162,6 @@ func (s *stateStore) flush(sync bool) {
 	}
 	s.failed = false
 	s.last = b
-	if sync {
-		s.lastSync = time.Now()
-	}
 }
 
 func writeAtomic(path string, b []byte, sync bool) error {
@@ -174,4 +185,29 @@ func writeAtomic(path string, b []byte, sync bool) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// replaceFile writes b to path+".tmp" and renames it over path: the state
+// has a single writer (s.mu), so one fixed temporary name will do, which
+// saves the random-name create of os.CreateTemp on the ACK path.
+func replaceFile(path string, b []byte, sync bool) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
