@@ -41,9 +41,10 @@ re-attach is an exact resume), ` + "`LOGSPOUT_TLS_*`" + ` (use ` + "`ca_cert`" +
 
 Per container the state file (` + "`state_path`" + `) keeps the last timestamp every route confirmed and how
 many lines carried exactly that timestamp; a restart re-attaches with ` + "`since`" + ` = that time and skips
-that many lines. It is written atomically (temp file + rename) every second and, for beats routes, right
-after every ACK (the issue asked for at most once a second; a once-a-second write would resend up to a
-second of acknowledged lines after a crash); it is fsync'd once a second, off the ACK path.
+that many lines. A snapshot is written atomically (temp file, fsync, rename) once a second; right after
+every beats ACK the positions also go to ` + "`<state_path>.ack`" + ` with a single checksummed in-place
+write (microseconds), so a crash resends acknowledged lines only if it lands in that instant. On start
+the later position of the two files wins; a torn ` + "`.ack`" + ` (bad checksum) is ignored.
 Each route has a bounded queue (` + "`queue_size`" + `); memory is bounded by the queues, not by the
 number of lines. When a route's queue stays full for 0.5 s, that route gets its own reader of the
 container from the first line it did not take: that reader waits for the route alone (back-pressure,

@@ -245,7 +245,9 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	for _, rr := range rt.runs() {
 		<-rr.done
 	}
+	state.flush(false)
 	state.flush(true)
+	state.close()
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

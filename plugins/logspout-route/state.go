@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -21,10 +24,16 @@ type stateStore struct {
 	log  *logrus.Logger
 	pump *pump
 
-	mu     sync.Mutex
-	saved  map[string]pos // from the file, for containers not attached yet
-	last   []byte
-	failed bool
+	mu      sync.Mutex
+	saved   map[string]pos // from the files, for containers not attached yet
+	lastAck []byte
+	ack     *os.File
+	ackBuf  []byte
+	ackSize int
+
+	durMu       sync.Mutex
+	lastDurable []byte
+	failed      atomic.Bool
 }
 
 type stateFile struct {
@@ -43,23 +52,45 @@ func loadState(path string, log *logrus.Logger) (*stateStore, error) {
 	if path == "" {
 		return s, nil
 	}
+	var files []stateFile
 	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return s, nil
-	}
-	if err != nil {
+	switch {
+	case os.IsNotExist(err):
+	case err != nil:
 		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
-	var f stateFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
-	for id, e := range f.Containers {
-		t, err := time.Parse(time.RFC3339Nano, e.TS)
-		if err != nil {
-			return nil, fmt.Errorf("state %s: container %.12s: %w", path, id, err)
+	default:
+		var f stateFile
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, fmt.Errorf("state %s: %w", path, err)
 		}
-		s.saved[id] = pos{NS: t.UnixNano(), N: e.N}
+		files = append(files, f)
+	}
+	ackFile, ackOK := readAck(path)
+	if ackOK {
+		files = append(files, ackFile)
+	}
+	for _, f := range files {
+		for id, e := range f.Containers {
+			t, err := time.Parse(time.RFC3339Nano, e.TS)
+			if err != nil {
+				return nil, fmt.Errorf("state %s: container %.12s: %w", path, id, err)
+			}
+			p := pos{NS: t.UnixNano(), N: e.N}
+			if old, ok := s.saved[id]; !ok || old.less(p) {
+				s.saved[id] = p // positions only move forward: the later one wins
+			}
+		}
+	}
+	if ackOK {
+		// Fold path.ack into the snapshot before this run starts rewriting it.
+		f := stateFile{Version: 1, Containers: map[string]stateEntry{}}
+		for id, p := range s.saved {
+			f.Containers[id] = stateEntry{TS: string(appendRFC3339Nano(nil, p.NS)), N: p.N}
+		}
+		b, _ := json.Marshal(f)
+		if err := replaceFile(path, b, true); err != nil {
+			return nil, fmt.Errorf("state %s: %w", path, err)
+		}
 	}
 	return s, nil
 }
@@ -95,48 +126,41 @@ func (s *stateStore) prune(known map[string]bool) {
 	s.mu.Unlock()
 }
 
-// run writes the state every second until ctx ends.
+// run writes the durable snapshot every second until ctx ends.
 func (s *stateStore) run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			s.flushSoon()
-			s.syncFile()
+			s.flush(true)
 		case <-ctx.Done():
 			return // Execute writes the last state once the routes have stopped
 		}
 	}
 }
 
-// flushSoon writes the state now, atomically (temp file + rename), without
-// fsync: a rename survives our own SIGKILL at once, and the beats path
-// calls this right after each ACK, where a slow fsync would widen the gap
-// in which a crash makes acknowledged lines go out again.
+// The state lives in two files:
+//   - path: a snapshot written atomically (temp file, fsync, rename, fsync
+//     of the directory) once a second: what survives the host losing power;
+//   - path.ack: rewritten in place with one pwrite right after every beats
+//     ACK, checksummed. A crash between an ACK and the state write makes
+//     the server's lines go out again, so that gap must be short: a pwrite
+//     takes microseconds where a rename-and-fsync takes milliseconds.
+// On start both are read and, per container, the later position wins; a
+// torn or unfinished path.ack (bad checksum) is ignored.
+
+// flushSoon records the positions now in path.ack (after each ACK).
 func (s *stateStore) flushSoon() { s.flush(false) }
 
-// syncFile makes the last write durable against a host crash (fsync of the
-// file and its directory), off the ACK path, once a second.
-func (s *stateStore) syncFile() {
-	if s.path == "" {
-		return
-	}
-	for _, p := range []string{s.path, filepath.Dir(s.path)} {
-		if f, err := os.Open(p); err == nil {
-			_ = f.Sync()
-			f.Close()
-		}
-	}
-}
-
-func (s *stateStore) flush(sync bool) {
+// flush writes the current positions: durable to the snapshot, else fast to
+// path.ack.
+func (s *stateStore) flush(durable bool) {
 	if s.path == "" || s.pump == nil {
 		return
 	}
 	f := stateFile{Version: 1, Containers: map[string]stateEntry{}}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for id, p := range s.saved {
 		f.Containers[id] = stateEntry{TS: string(appendRFC3339Nano(nil, p.NS)), N: p.N}
 	}
@@ -150,18 +174,89 @@ func (s *stateStore) flush(sync bool) {
 		}
 	}
 	b, _ := json.Marshal(f)
-	if string(b) == string(s.last) && !sync {
-		return
-	}
-	if err := replaceFile(s.path, b, sync); err != nil {
-		if !s.failed {
-			s.log.WithError(err).Warn("state file not written; a restart will resume from older positions")
+	if !durable {
+		defer s.mu.Unlock()
+		if string(b) == string(s.lastAck) {
+			return
 		}
-		s.failed = true
+		if err := s.writeAck(b); err != nil {
+			s.warn(err)
+			return
+		}
+		s.lastAck = b
 		return
 	}
-	s.failed = false
-	s.last = b
+	s.mu.Unlock()
+	// The slow, durable write runs outside s.mu so ACKs never wait for it.
+	s.durMu.Lock()
+	defer s.durMu.Unlock()
+	if string(b) == string(s.lastDurable) {
+		return
+	}
+	if err := replaceFile(s.path, b, true); err != nil {
+		s.warn(err)
+		return
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	s.lastDurable = b
+}
+
+func (s *stateStore) warn(err error) {
+	if !s.failed.Swap(true) {
+		s.log.WithError(err).Warn("state file not written; a restart will resume from older positions")
+	}
+}
+
+// writeAck rewrites path.ack in place: "<crc32>\n<json>", padded with
+// spaces to the previous length so no truncate is needed: one syscall.
+func (s *stateStore) writeAck(b []byte) error {
+	if s.ack == nil {
+		f, err := os.OpenFile(s.path+".ack", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		s.ack = f
+	}
+	buf := fmt.Appendf(s.ackBuf[:0], "%08x\n", crc32.ChecksumIEEE(b))
+	buf = append(buf, b...)
+	for len(buf) < s.ackSize {
+		buf = append(buf, ' ')
+	}
+	s.ackBuf = buf
+	if _, err := s.ack.WriteAt(buf, 0); err != nil {
+		return err
+	}
+	s.failed.Store(false)
+	s.ackSize = len(buf)
+	return nil
+}
+
+// readAck reads path.ack; ok is false when it is missing, torn or stale.
+func readAck(path string) (stateFile, bool) {
+	var f stateFile
+	b, err := os.ReadFile(path + ".ack")
+	if err != nil {
+		return f, false
+	}
+	sum, body, found := bytes.Cut(b, []byte("\n"))
+	body = bytes.TrimRight(body, " ")
+	if !found || string(sum) != fmt.Sprintf("%08x", crc32.ChecksumIEEE(body)) {
+		return f, false
+	}
+	return f, json.Unmarshal(body, &f) == nil
+}
+
+// close releases path.ack.
+func (s *stateStore) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ack != nil {
+		s.ack.Close()
+		s.ack = nil
+	}
 }
 
 func writeAtomic(path string, b []byte, sync bool) error {

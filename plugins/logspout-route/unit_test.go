@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -514,5 +515,47 @@ func TestLooplabEnvironment(t *testing.T) {
 		if inc.includes(name) != want {
 			t.Errorf("INCLUDE_CONTAINERS %s: %v", name, !want)
 		}
+	}
+}
+
+func TestStateSnapshotAndAckFileLaterPositionWins(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	path := t.TempDir() + "/state.json"
+	st, err := loadState(path, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPump(nil, log, nil, st, pumpConfig{})
+	st.pump = p
+	a := &container{id: "a", tracked: true, readPos: pos{NS: 100, N: 2}}
+	b := &container{id: "b", tracked: true, readPos: pos{NS: 500, N: 1}}
+	p.ctrs["a"], p.ctrs["b"] = a, b
+	st.flush(true) // snapshot: a@100/2, b@500/1
+	a.read(pos{NS: 200, N: 1})
+	st.flushSoon() // ack file: a@200/1
+	a.read(pos{NS: 300, N: 7})
+	st.flushSoon()
+	st.close()
+	got, err := loadState(path, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pa, _ := got.lookup("a"); pa != (pos{NS: 300, N: 7}) {
+		t.Errorf("a: %+v, want the ack file's later {300 7}", pa)
+	}
+	if pb, _ := got.lookup("b"); pb != (pos{NS: 500, N: 1}) {
+		t.Errorf("b: %+v", pb)
+	}
+	// A torn ack file (bad checksum) is ignored, not trusted.
+	if err := os.WriteFile(path+".ack", []byte("00000000\n{\"version\":1,\"containers\":{\"a\":{\"ts\":\"2100-01-01T00:00:00.000000000Z\",\"n\":1}}}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err = loadState(path, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pa, _ := got.lookup("a"); pa != (pos{NS: 300, N: 7}) {
+		t.Errorf("after a torn ack file: %+v, want the snapshot's {300 7}", pa)
 	}
 }
