@@ -171,3 +171,65 @@ func TestRestartedContainerReattachedWithoutDuplicates(t *testing.T) {
 		}
 	}
 }
+
+func TestBacklogShipsContainersThatRanBeforeStartUp(t *testing.T) {
+	r := newTestRun(t)
+	ctx := context.Background()
+	id := r.start("before", nil, "-n", "25", "-prefix", r.prefix("before"))
+	if err := loggen.Wait(ctx, r.cli, id); err != nil {
+		t.Fatal(err)
+	}
+	// Without BACKLOG (logspout's default) history from before start-up is not shipped.
+	for _, backlog := range []string{"", "true"} {
+		sink, err := logsink.StartTCP("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := startInProcess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter()), "BACKLOG": backlog})
+		waitHealthy(t, p.addr)
+		want := 0
+		if backlog == "true" {
+			want = 25
+			waitLines(sink, 20*time.Second, func(l [][]byte) bool { return len(l) >= 25 })
+		}
+		time.Sleep(500 * time.Millisecond)
+		if got := containsPrefix(sink.Lines(), r.prefix("before")); got != want {
+			t.Errorf("BACKLOG=%q: %d lines, want %d", backlog, got, want)
+		}
+		p.stop(t)
+		sink.Close()
+	}
+}
+
+func TestTTYContainerShippedWithAllowTTY(t *testing.T) {
+	r := newTestRun(t)
+	sink, err := logsink.StartTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	p := startInProcess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter()), "ALLOW_TTY": "true"})
+	waitHealthy(t, p.addr)
+	ctx := context.Background()
+	id, err := r.img.Start(ctx, r.cli, loggen.Spec{Name: "lsr-tty-" + r.suffix, Labels: map[string]string{r.label: r.suffix},
+		Tty: true, Args: []string{"-n", "30", "-size", "50", "-prefix", r.prefix("tty")}})
+	if id != "" {
+		t.Cleanup(func() { _ = loggen.RemoveContainer(ctx, r.cli, id) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := waitLines(sink, 20*time.Second, func(l [][]byte) bool { return len(l) >= 30 })
+	if missing, dup := logsink.Check(logsink.SeqCounts(lines, r.prefix("tty")), 30); len(missing)+len(dup) > 0 {
+		t.Fatalf("tty: missing %v duplicated %v", missing, dup)
+	}
+	for _, l := range lines {
+		var ev logstashEvent
+		if err := json.Unmarshal(l, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if len(ev.Message) != 50 || ev.Stream != "stdout" {
+			t.Fatalf("tty line %q (%s): want 50 bytes, no \\r, stdout", ev.Message, ev.Stream)
+		}
+	}
+}

@@ -99,6 +99,7 @@ func (r *testRun) prefix(name string) string { return name + "-" + r.suffix }
 
 // inProcess is logspout-route running inside the test binary.
 type inProcess struct {
+	once   sync.Once
 	cancel context.CancelFunc
 	done   chan int
 	out    *syncBuffer
@@ -165,6 +166,10 @@ func startInProcess(t *testing.T, env map[string]string) *inProcess {
 }
 
 func (p *inProcess) stop(t *testing.T) {
+	p.once.Do(func() { p.stopOnce(t) })
+}
+
+func (p *inProcess) stopOnce(t *testing.T) {
 	p.cancel()
 	select {
 	case <-p.done:
