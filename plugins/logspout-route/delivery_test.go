@@ -301,3 +301,26 @@ func TestUDPRouteIsBestEffortButShips(t *testing.T) {
 		t.Fatalf("over loopback at 500 lines/s nothing should drop: missing %v", missing)
 	}
 }
+
+func TestHealthRedWhenTheDaemonIsUnreachable(t *testing.T) {
+	sink, err := logsink.StartTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	p := startInProcess(t, map[string]string{
+		"ROUTE_URIS":  routeURI("logstash+tcp", sink.Addr(), ""),
+		"DOCKER_HOST": "unix://" + filepath.Join(t.TempDir(), "no-docker.sock"),
+	})
+	time.Sleep(300 * time.Millisecond)
+	code, body := get(t, p.addr, "/health")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "docker daemon") || strings.Contains(body, "route ") {
+		t.Fatalf("/health: %d %q (want 503 naming the daemon, the route being up)", code, body)
+	}
+	// The process keeps running and retrying: it does not exit.
+	select {
+	case c := <-p.done:
+		t.Fatalf("exited %d without a daemon", c)
+	default:
+	}
+}

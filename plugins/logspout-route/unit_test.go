@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -343,6 +344,7 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 
 // fakeEngine serves canned log streams: one for follow, one without.
 type fakeEngine struct {
+	mu     sync.Mutex
 	info   containerInfo
 	follow []byte
 	plain  []byte
@@ -361,7 +363,9 @@ func (f *fakeEngine) Inspect(context.Context, string) (*containerInfo, error) {
 	return &i, nil
 }
 func (f *fakeEngine) Logs(_ context.Context, _ string, o logsOptions) (io.ReadCloser, error) {
+	f.mu.Lock()
 	f.since = append(f.since, o.Since)
+	f.mu.Unlock()
 	if o.Follow {
 		return io.NopCloser(bytes.NewReader(f.follow)), nil
 	}
@@ -557,5 +561,68 @@ func TestStateSnapshotAndAckFileLaterPositionWins(t *testing.T) {
 	}
 	if pa, _ := got.lookup("a"); pa != (pos{NS: 300, N: 7}) {
 		t.Errorf("after a torn ack file: %+v, want the snapshot's {300 7}", pa)
+	}
+}
+
+// flakyEvents is a daemon whose first events subscription fails.
+type flakyEvents struct {
+	fakeEngine
+	mu    sync.Mutex
+	calls int
+	up    chan struct{}
+}
+
+func (f *flakyEvents) Events(ctx context.Context, _ time.Time, ready func(), fn func(engineEvent)) error {
+	f.mu.Lock()
+	f.calls++
+	n := f.calls
+	f.mu.Unlock()
+	if n == 1 {
+		return errors.New("connection refused")
+	}
+	ready()
+	fn(engineEvent{ID: "started-late", Action: "start", TimeNano: time.Now().UnixNano()})
+	close(f.up)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *flakyEvents) ListContainers(context.Context) ([]string, error) {
+	return []string{"listed"}, nil
+}
+
+func TestEventsResubscribeAndListAgainAfterDaemonError(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	eng := &flakyEvents{fakeEngine: fakeEngine{info: containerInfo{ID: "x", Created: time.Now().Add(time.Hour)}}, up: make(chan struct{})}
+	st := &stateStore{saved: map[string]pos{}}
+	rt := newRouter(context.Background(), log, routerConfig{QueueSize: 10, Batch: 10, Formats: &formatConfig{}}, metrics.NewSet(), st)
+	p := newPump(eng, log, rt, st, pumpConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.run(ctx)
+	}()
+	select {
+	case <-eng.up:
+	case <-time.After(10 * time.Second):
+		t.Fatal("never resubscribed after the events error")
+	}
+	if !p.daemonUp.Load() {
+		t.Error("daemon not reported up after resubscribing")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(p.containers()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	ids := map[string]bool{}
+	for _, c := range p.containers() {
+		ids[c.id] = true
+	}
+	if !ids["listed"] || !ids["started-late"] {
+		t.Fatalf("containers seen %v: want the listed one and the one from the start event", ids)
 	}
 }
