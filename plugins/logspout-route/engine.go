@@ -52,6 +52,7 @@ type engine interface {
 type logsOptions struct {
 	Follow bool
 	Since  time.Time // zero: from the start
+	Tail   string    // "all" (default) or a number of entries from the end
 }
 
 // engineClient speaks the Engine API over DOCKER_HOST (unix or tcp).
@@ -261,7 +262,11 @@ func (c *engineClient) Inspect(ctx context.Context, id string) (*containerInfo, 
 // Logs opens a container's log stream with timestamps, both streams, every
 // retained line since o.Since (tail=all: tail=0 would ignore since).
 func (c *engineClient) Logs(ctx context.Context, id string, o logsOptions) (io.ReadCloser, error) {
-	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "timestamps": {"1"}, "tail": {"all"}}
+	tail := o.Tail
+	if tail == "" {
+		tail = "all"
+	}
+	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "timestamps": {"1"}, "tail": {tail}}
 	if o.Follow {
 		q.Set("follow", "1")
 	}

@@ -352,6 +352,9 @@ func timeNS(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// tailSteps are the windows tried before tail=all when resuming.
+var tailSteps = []string{"16384", "262144"}
+
 // maxLine caps a reassembled line; beyond it the rest becomes a new line.
 const maxLine = 1 << 20
 
@@ -374,16 +377,61 @@ func (p *pump) stream(ctx context.Context, c *container, follow bool, only *rout
 	if start.NS > 0 {
 		since = time.Unix(0, start.NS)
 	}
-	rc, err := p.eng.Logs(ctx, c.id, logsOptions{Follow: follow, Since: since})
-	if err != nil {
-		return err
+	// With tail=all dockerd decodes the whole retained log to filter by
+	// since (3 s per 1M lines), on every re-attach. A resume point is the
+	// last line read, so a read that reaches back to it returns that line
+	// (stamped exactly at since) first. Try reading only the last entries
+	// and accept the result when it starts at that line; otherwise ask for
+	// more. Nothing is dispatched before that check.
+	tails := []string{"all"}
+	if start.NS > 0 && start.N > 0 {
+		tails = append(append([]string{}, tailSteps...), "all")
+	}
+	var (
+		rc      io.ReadCloser
+		next    func() (byte, []byte, error)
+		first   bool // a frame read by the check waits in stream/payload
+		fStream byte
+		fData   []byte
+	)
+	for i, tail := range tails {
+		var err error
+		rc, err = p.eng.Logs(ctx, c.id, logsOptions{Follow: follow, Since: since, Tail: tail})
+		if err != nil {
+			return err
+		}
+		if tty {
+			next = newTTYReader(rc).Next
+		} else {
+			next = newFrameReader(rc).Next
+		}
+		if i == len(tails)-1 {
+			break
+		}
+		s, payload, err := next()
+		if err != nil {
+			if err == io.EOF {
+				break // nothing after since among the last entries: nothing new at all
+			}
+			rc.Close()
+			return err
+		}
+		if ns, _, _, err := splitTimestamp(payload); err == nil && ns == start.NS {
+			first, fStream, fData = true, s, append([]byte(nil), payload...)
+			break
+		}
+		rc.Close() // the window began after our position: read further back
 	}
 	defer rc.Close()
-	var next func() (byte, []byte, error)
-	if tty {
-		next = newTTYReader(rc).Next
-	} else {
-		next = newFrameReader(rc).Next
+	if first {
+		inner := next
+		next = func() (byte, []byte, error) {
+			if first {
+				first = false
+				return fStream, fData, nil
+			}
+			return inner()
+		}
 	}
 	d := dispatcher{p: p, c: c, skip: start, only: only}
 	var partial [3][]byte

@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -624,5 +626,74 @@ func TestEventsResubscribeAndListAgainAfterDaemonError(t *testing.T) {
 	}
 	if !ids["listed"] || !ids["started-late"] {
 		t.Fatalf("containers seen %v: want the listed one and the one from the start event", ids)
+	}
+}
+
+// tailEngine serves the last Tail frames of a canned log, as dockerd does
+// (tail first, then since).
+type tailEngine struct {
+	fakeEngine
+	frames [][]byte
+	tails  []string
+}
+
+func (f *tailEngine) Logs(_ context.Context, _ string, o logsOptions) (io.ReadCloser, error) {
+	f.mu.Lock()
+	f.tails = append(f.tails, o.Tail)
+	f.mu.Unlock()
+	fr := f.frames
+	if n, err := strconv.Atoi(o.Tail); err == nil && n < len(fr) {
+		fr = fr[len(fr)-n:]
+	}
+	var b bytes.Buffer
+	for _, x := range fr {
+		ns, _, _, _ := splitTimestamp(x[8:])
+		if ns >= o.Since.UnixNano() {
+			b.Write(x)
+		}
+	}
+	return io.NopCloser(&b), nil
+}
+
+func TestResumeReadsOnlyTheLogTailWhenItReachesTheResumePoint(t *testing.T) {
+	old := tailSteps
+	tailSteps = []string{"3", "6"}
+	defer func() { tailSteps = old }()
+	var frames [][]byte
+	for i := 1; i <= 10; i++ {
+		frames = append(frames, frame(1, string(appendRFC3339Nano(nil, int64(i)*1e9))+fmt.Sprintf(" line%d\n", i)))
+	}
+	for _, tt := range []struct {
+		at    int // resume after line at
+		tails []string
+	}{
+		{at: 8, tails: []string{"3"}},             // lines 8..10 are the last 3: one cheap read
+		{at: 5, tails: []string{"3", "6"}},        // needs a 6-entry window
+		{at: 2, tails: []string{"3", "6", "all"}}, // beyond every window
+	} {
+		eng := &tailEngine{fakeEngine: fakeEngine{info: containerInfo{ID: "c"}}, frames: frames}
+		log := logrus.New()
+		log.SetOutput(io.Discard)
+		rt := newRouter(context.Background(), log, routerConfig{QueueSize: 100, Batch: 10, Formats: &formatConfig{RawFormat: defaultRawFormat}}, metrics.NewSet(), &stateStore{})
+		rr := &routeRun{route: &Route{ID: "x", Adapter: "raw"}, q: newQueue(100, 0), mask: 6}
+		rr.metrics = newRouteMetrics(metrics.NewSet(), "x", rr)
+		rt.routes["x"] = rr
+		p := newPump(eng, log, rt, &stateStore{}, pumpConfig{})
+		c := &container{id: "c", info: &eng.info, readPos: pos{NS: int64(tt.at) * 1e9, N: 1}}
+		if err := p.stream(context.Background(), c, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		from, to := rr.q.take(100)
+		var got []string
+		for i := from; i < to; i++ {
+			got = append(got, string(rr.q.at(i).data))
+		}
+		var want []string
+		for i := tt.at + 1; i <= 10; i++ {
+			want = append(want, fmt.Sprintf("line%d", i))
+		}
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(eng.tails, tt.tails) {
+			t.Errorf("resume after %d: lines %v, tails %v; want %v, %v", tt.at, got, eng.tails, want, tt.tails)
+		}
 	}
 }
