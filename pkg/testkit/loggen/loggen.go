@@ -114,9 +114,12 @@ func Build(ctx context.Context, cli *client.Client) (*Image, error) {
 	return &Image{ID: id, Ref: ref}, nil
 }
 
-// Remove deletes the image by ID (its tag with it).
+// Remove deletes this run's tag. Two test runs on one daemon build the same
+// content, hence the same image ID: removing by ID (forced) would pull the
+// image from under the other run, so only the tag goes, and the image with
+// it once no other tag holds it.
 func (im *Image) Remove(ctx context.Context, cli *client.Client) error {
-	_, err := cli.ImageRemove(ctx, im.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+	_, err := cli.ImageRemove(ctx, im.Ref, image.RemoveOptions{PruneChildren: true})
 	return err
 }
 
