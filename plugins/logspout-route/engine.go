@@ -280,24 +280,50 @@ func (c *engineClient) Logs(ctx context.Context, id string, o logsOptions) (io.R
 	return &lingerReader{rc: resp.Body}, nil
 }
 
-// readLinger is how long a log stream rests after a small read.
-const readLinger = time.Millisecond
+// A log stream rests after a small read, between minLinger and maxLinger.
+const (
+	minLinger   = 250 * time.Microsecond
+	maxLinger   = 5 * time.Millisecond
+	lingerBytes = 16 << 10 // what a rest aims to let accumulate
+)
 
 // lingerReader lets a log stream accumulate: dockerd writes and flushes one
 // frame per line, so a reader keeping up with it would pay a syscall and a
-// goroutine wake-up per line. After a small read it waits readLinger, and
-// the next read takes everything that arrived meanwhile (~100 lines at
-// 100k lines/s). An idle stream costs nothing: the wait only follows data.
+// goroutine wake-up per line. After a small read it rests, and the next
+// read takes everything that arrived meanwhile. The rest adapts to the
+// stream's rate so that ~16 KiB gathers (at most 5 ms of added latency); a
+// fast stream never rests, an idle one costs nothing (rests follow data).
 type lingerReader struct {
 	rc    io.ReadCloser
 	small bool
+	rest  time.Duration // adapted to the observed rate
+	since time.Time     // start of the rate window
+	bytes int64         // read in the window
 }
 
 func (l *lingerReader) Read(p []byte) (int, error) {
 	if l.small {
-		time.Sleep(readLinger)
+		if l.rest == 0 {
+			l.rest = time.Millisecond
+		}
+		time.Sleep(l.rest)
 	}
 	n, err := l.rc.Read(p)
+	now := time.Now()
+	if l.since.IsZero() {
+		l.since = now
+	}
+	l.bytes += int64(n)
+	if el := now.Sub(l.since); el >= 20*time.Millisecond {
+		// Rest long enough for lingerBytes at the rate of the last window.
+		rate := float64(l.bytes) / el.Seconds()
+		r := maxLinger
+		if rate > 0 {
+			r = time.Duration(float64(lingerBytes) / rate * float64(time.Second))
+		}
+		l.rest = min(max(r, minLinger), maxLinger)
+		l.since, l.bytes = now, 0
+	}
 	l.small = n < 4096 && n < len(p)
 	return n, err
 }
