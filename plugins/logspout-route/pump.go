@@ -378,11 +378,13 @@ func (p *pump) stream(ctx context.Context, c *container, follow bool, only *rout
 		since = time.Unix(0, start.NS)
 	}
 	// With tail=all dockerd decodes the whole retained log to filter by
-	// since (3 s per 1M lines), on every re-attach. A resume point is the
-	// last line read, so a read that reaches back to it returns that line
-	// (stamped exactly at since) first. Try reading only the last entries
-	// and accept the result when it starts at that line; otherwise ask for
-	// more. Nothing is dispatched before that check.
+	// since (3 s per 1M lines), on every re-attach. Try reading only the
+	// last entries, from a second before the resume point, and accept the
+	// result when its first line is older than the resume point: then the
+	// window holds every line stamped at the resume point, which the skip
+	// count needs (a window starting between two lines of the same
+	// nanosecond would skip one too many). Otherwise ask for more. Nothing
+	// is dispatched before that check.
 	tails := []string{"all"}
 	if start.NS > 0 && start.N > 0 {
 		tails = append(append([]string{}, tailSteps...), "all")
@@ -396,7 +398,11 @@ func (p *pump) stream(ctx context.Context, c *container, follow bool, only *rout
 	)
 	for i, tail := range tails {
 		var err error
-		rc, err = p.eng.Logs(ctx, c.id, logsOptions{Follow: follow, Since: since, Tail: tail})
+		from := since
+		if i < len(tails)-1 {
+			from = since.Add(-time.Second)
+		}
+		rc, err = p.eng.Logs(ctx, c.id, logsOptions{Follow: follow, Since: from, Tail: tail})
 		if err != nil {
 			return err
 		}
@@ -416,7 +422,7 @@ func (p *pump) stream(ctx context.Context, c *container, follow bool, only *rout
 			rc.Close()
 			return err
 		}
-		if ns, _, _, err := splitTimestamp(payload); err == nil && ns == start.NS {
+		if ns, _, _, err := splitTimestamp(payload); err == nil && ns < start.NS {
 			first, fStream, fData = true, s, append([]byte(nil), payload...)
 			break
 		}

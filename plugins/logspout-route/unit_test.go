@@ -428,8 +428,10 @@ func TestStreamReassemblesSplitLinesAndSkipsDeliveredOnes(t *testing.T) {
 	if len(got) != 2 || got[0] != "stdout:"+long || got[1] != "stdout:last without newline" {
 		t.Fatalf("resume: %.80q", got)
 	}
-	if last := eng.since[len(eng.since)-1]; last.UnixNano() != mustNS(ts2) {
-		t.Fatalf("since %v, want the checkpoint's own nanosecond", last)
+	// The read starts a second before the checkpoint (windowed resume) and
+	// keeps its nanoseconds: never whole seconds rounded past it.
+	if last := eng.since[len(eng.since)-1]; last.UnixNano() != mustNS(ts2)-1e9 {
+		t.Fatalf("since %v, want the checkpoint minus 1 s, to the nanosecond", last)
 	}
 }
 
@@ -667,8 +669,9 @@ func TestResumeReadsOnlyTheLogTailWhenItReachesTheResumePoint(t *testing.T) {
 		at    int // resume after line at
 		tails []string
 	}{
-		{at: 8, tails: []string{"3"}},             // lines 8..10 are the last 3: one cheap read
-		{at: 5, tails: []string{"3", "6"}},        // needs a 6-entry window
+		{at: 9, tails: []string{"3"}},             // the last 3 (8..10) start before line 9: one cheap read
+		{at: 7, tails: []string{"3", "6"}},        // needs a 6-entry window to start before line 7
+		{at: 5, tails: []string{"3", "6", "all"}}, // no window starts before line 5 within a second
 		{at: 2, tails: []string{"3", "6", "all"}}, // beyond every window
 	} {
 		eng := &tailEngine{fakeEngine: fakeEngine{info: containerInfo{ID: "c"}}, frames: frames}
@@ -695,5 +698,26 @@ func TestResumeReadsOnlyTheLogTailWhenItReachesTheResumePoint(t *testing.T) {
 		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(eng.tails, tt.tails) {
 			t.Errorf("resume after %d: lines %v, tails %v; want %v, %v", tt.at, got, eng.tails, want, tt.tails)
 		}
+	}
+	// Two lines in the same nanosecond, the first delivered: a window that
+	// starts at the second would skip it; only a window reaching an older
+	// line is trusted.
+	same := append(append([][]byte{}, frames...), frame(1, string(appendRFC3339Nano(nil, 10e9))+" line10b\n"))
+	tailSteps = []string{"2", "3"}
+	eng := &tailEngine{fakeEngine: fakeEngine{info: containerInfo{ID: "c"}}, frames: same}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	rt := newRouter(context.Background(), log, routerConfig{QueueSize: 100, Batch: 10, Formats: &formatConfig{RawFormat: defaultRawFormat}}, metrics.NewSet(), &stateStore{})
+	rr := &routeRun{route: &Route{ID: "x", Adapter: "raw"}, q: newQueue(100, 0), mask: 6}
+	rr.metrics = newRouteMetrics(metrics.NewSet(), "x", rr)
+	rt.routes["x"] = rr
+	p := newPump(eng, log, rt, &stateStore{}, pumpConfig{})
+	c := &container{id: "c", info: &eng.info, readPos: pos{NS: 10e9, N: 1}}
+	if err := p.stream(context.Background(), c, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	from, to := rr.q.take(100)
+	if to-from != 1 || string(rr.q.at(from).data) != "line10b" || !reflect.DeepEqual(eng.tails, []string{"2", "3"}) {
+		t.Fatalf("same-nanosecond resume: %d lines, tails %v; want line10b via tail 3", to-from, eng.tails)
 	}
 }
