@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 export VERSION
 
-.PHONY: all build dist images demo test unit image-test docs lint fmt-check vet staticcheck bench clean
+.PHONY: all build dist images demo deps test unit docs lint fmt-check vet staticcheck bench clean
 all: build
 
 build: $(addprefix bin/,$(PLUGINS))
@@ -31,7 +31,12 @@ images: build
 
 # test: everything CI runs. The image-level tests inside the plugin packages
 # need the images, so they are built first; the demo runs last.
-test: lint images unit demo
+test: deps lint images unit demo
+
+# deps: what the tests need on this machine; both scripts are idempotent.
+deps:
+	@scripts/ensure-docker
+	@scripts/ensure-rsyslog
 
 unit:
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
