@@ -2,21 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
-	"strings"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	dcontainer "github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
 )
 
-// The daemon boundary: the few Engine API calls logspout-route makes. A small
-// client of our own keeps the image under its 12 MB budget (the official one
-// adds ~7 MB with OpenTelemetry) and hands us the raw log stream, whose
-// frames we must account for byte by byte anyway (stdcopy drops a cut frame).
+// The daemon boundary: the few Engine API calls logspout-route makes, behind
+// a small interface (engine) that tests substitute. engineClient implements
+// it with the official client (github.com/docker/docker/client). Its
+// ContainerLogs hands us the raw multiplexed stream, which our own frame
+// decoder (frame.go) reads: we must account for every byte, and stdcopy
+// silently drops a frame cut short at EOF.
 
 // containerInfo is what we need of a container's inspect.
 type containerInfo struct {
@@ -55,11 +57,11 @@ type logsOptions struct {
 	Tail   string    // "all" (default) or a number of entries from the end
 }
 
-// engineClient speaks the Engine API over DOCKER_HOST (unix or tcp).
+// engineClient is the daemon through the official Engine API client
+// (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_API_VERSION;
+// the API version is negotiated with /_ping, as the Docker CLI does).
 type engineClient struct {
-	http    *http.Client
-	base    string // http://docker/v1.41
-	version string
+	cli *client.Client
 }
 
 // errNotFound is a 404 from the daemon: the container is gone.
@@ -68,151 +70,90 @@ type errNotFound struct{ msg string }
 func (e errNotFound) Error() string { return e.msg }
 
 // newEngineClient connects to DOCKER_HOST (default unix:///var/run/docker.sock)
-// and negotiates the API version with /_ping, as the Docker CLI does.
+// and pings the daemon. A bad DOCKER_HOST returns no client; a daemon that
+// does not answer yet returns the client and the error (callers retry).
 func newEngineClient(ctx context.Context) (*engineClient, error) {
-	host := os.Getenv("DOCKER_HOST")
-	if host == "" {
-		host = "unix:///var/run/docker.sock"
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
 	}
-	proto, addr, ok := strings.Cut(host, "://")
-	if !ok {
-		return nil, fmt.Errorf("DOCKER_HOST %q: want unix:// or tcp://", host)
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, DisableCompression: true,
-		ReadBufferSize: 32 << 10}
-	base := "http://docker"
-	switch proto {
-	case "unix":
-		d := net.Dialer{Timeout: 10 * time.Second}
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, "unix", addr)
-		}
-	case "tcp", "http":
-		base = "http://" + addr
-	default:
-		return nil, fmt.Errorf("DOCKER_HOST %q: only unix:// and tcp:// are supported", host)
-	}
-	c := &engineClient{http: &http.Client{Transport: tr}, base: base}
-	if err := c.negotiate(ctx); err != nil {
+	c := &engineClient{cli: cli}
+	if err := c.Ping(ctx); err != nil {
 		return c, err
 	}
 	return c, nil
 }
 
-func (c *engineClient) negotiate(ctx context.Context) error {
-	if v := os.Getenv("DOCKER_API_VERSION"); v != "" {
-		c.version = v
-		return nil
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/_ping", nil)
-	resp, err := c.http.Do(req)
+// Ping checks the daemon answers, and negotiates the API version with the
+// answer while it is not negotiated yet.
+func (c *engineClient) Ping(ctx context.Context) error {
+	p, err := c.cli.Ping(ctx)
 	if err != nil {
 		return fmt.Errorf("docker ping: %w", err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	c.version = resp.Header.Get("API-Version")
-	if c.version == "" {
-		c.version = "1.41"
-	}
+	c.cli.NegotiateAPIVersionPing(p)
 	return nil
 }
 
-func (c *engineClient) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
-	if c.version == "" {
-		if err := c.negotiate(ctx); err != nil {
-			return nil, err
-		}
-	}
-	u := c.base + "/v" + c.version + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		var m struct{ Message string }
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &m) == nil && m.Message != "" {
-			msg = m.Message
-		}
-		if resp.StatusCode == http.StatusNotFound {
-			return nil, errNotFound{msg}
-		}
-		return nil, fmt.Errorf("docker %s: %d %s", path, resp.StatusCode, msg)
-	}
-	return resp, nil
-}
-
-// Ping checks the daemon answers.
-func (c *engineClient) Ping(ctx context.Context) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/_ping", nil)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("docker ping: %s", resp.Status)
-	}
-	return nil
-}
+// subscribeGrace is how long Events waits for an error after the client
+// returned its channels before it calls ready. The client returns once the
+// /events request has been answered or has failed, and a failure reaches the
+// error channel right after; so an error within the grace means the
+// subscription never stood, and ready is not called (nor the backoff reset).
+const subscribeGrace = 50 * time.Millisecond
 
 // Events streams container start, die and destroy events from since until
 // ctx ends or the stream breaks. fn is called synchronously: a slow fn slows
-// the read, it never drops an event on our side.
+// the read, it never drops an event on our side (the client's message
+// channel blocks its reader, it never drops either). An error ends the
+// stream: the caller subscribes again.
 func (c *engineClient) Events(ctx context.Context, since time.Time, ready func(), fn func(engineEvent)) error {
-	filters := `{"type":["container"],"event":["start","die","destroy"]}`
-	q := url.Values{"filters": {filters}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the client's reader goroutine and its connection
+	opts := events.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("event", string(events.ActionStart)),
+		filters.Arg("event", string(events.ActionDie)),
+		filters.Arg("event", string(events.ActionDestroy)),
+	)}
 	if !since.IsZero() {
-		q.Set("since", apiTime(since))
+		// The client sends it as "seconds.nanoseconds": the nanoseconds a
+		// resume point needs reach the daemon.
+		opts.Since = since.UTC().Format(time.RFC3339Nano)
 	}
-	resp, err := c.get(ctx, "/events", q)
-	if err != nil {
-		return fmt.Errorf("docker events: %w", err)
-	}
-	defer resp.Body.Close()
-	ready()
-	dec := json.NewDecoder(resp.Body)
+	msgs, errs := c.cli.Events(ctx, opts)
+	grace := time.NewTimer(subscribeGrace)
+	defer grace.Stop()
+	pending := grace.C
 	for {
-		var m struct {
-			Type     string
-			Action   string
-			Actor    struct{ ID string }
-			TimeNano int64 `json:"timeNano"`
-		}
-		if err := dec.Decode(&m); err != nil {
+		select {
+		case <-pending:
+			pending = nil
+			ready()
+		case m := <-msgs:
+			if pending != nil {
+				pending = nil
+				ready()
+			}
+			if m.Type == events.ContainerEventType {
+				fn(engineEvent{ID: m.Actor.ID, Action: string(m.Action), TimeNano: m.TimeNano})
+			}
+		case err := <-errs:
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if err == nil {
+				err = io.EOF
+			}
 			return fmt.Errorf("docker events: %w", err)
-		}
-		if m.Type == "container" {
-			fn(engineEvent{ID: m.Actor.ID, Action: m.Action, TimeNano: m.TimeNano})
 		}
 	}
 }
 
 // ListContainers returns the ids of all containers, stopped ones included.
 func (c *engineClient) ListContainers(ctx context.Context) ([]string, error) {
-	resp, err := c.get(ctx, "/containers/json", url.Values{"all": {"1"}})
+	list, err := c.cli.ContainerList(ctx, dcontainer.ListOptions{All: true})
 	if err != nil {
-		return nil, fmt.Errorf("docker list: %w", err)
-	}
-	defer resp.Body.Close()
-	var list []struct {
-		ID string `json:"Id"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
 		return nil, fmt.Errorf("docker list: %w", err)
 	}
 	ids := make([]string, len(list))
@@ -224,60 +165,46 @@ func (c *engineClient) ListContainers(ctx context.Context) ([]string, error) {
 
 // Inspect returns the fields of GET /containers/{id}/json we use.
 func (c *engineClient) Inspect(ctx context.Context, id string) (*containerInfo, error) {
-	resp, err := c.get(ctx, "/containers/"+url.PathEscape(id)+"/json", nil)
+	v, err := c.cli.ContainerInspect(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("docker inspect %.12s: %w", id, errNotFound{err.Error()})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("docker inspect %.12s: %w", id, err)
 	}
-	defer resp.Body.Close()
-	var v struct {
-		ID      string `json:"Id"`
-		Name    string
-		Created time.Time
-		Config  struct {
-			Image    string
-			Hostname string
-			Env      []string
-			Labels   map[string]string
-			Tty      bool
-		}
-		State struct {
-			Running bool
-			Pid     int
-		}
-		HostConfig struct {
-			LogConfig struct{ Type string }
-		}
+	if v.ContainerJSONBase == nil || v.Config == nil || v.State == nil || v.HostConfig == nil {
+		return nil, fmt.Errorf("docker inspect %.12s: incomplete answer", id)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return nil, fmt.Errorf("docker inspect %.12s: %w", id, err)
+	created, err := time.Parse(time.RFC3339Nano, v.Created)
+	if err != nil {
+		return nil, fmt.Errorf("docker inspect %.12s: Created: %w", id, err)
 	}
 	return &containerInfo{
 		ID: v.ID, Name: v.Name, Image: v.Config.Image, Hostname: v.Config.Hostname,
 		Env: v.Config.Env, Labels: v.Config.Labels, Tty: v.Config.Tty,
 		LogDriver: v.HostConfig.LogConfig.Type, Running: v.State.Running,
-		Created: v.Created, Pid: v.State.Pid,
+		Created: created, Pid: v.State.Pid,
 	}, nil
 }
 
 // Logs opens a container's log stream with timestamps, both streams, every
-// retained line since o.Since (tail=all: tail=0 would ignore since).
+// retained line since o.Since (tail=all: tail=0 would ignore since). The
+// client sends Since as "seconds.nanoseconds", keeping the nanoseconds a
+// resume point needs.
 func (c *engineClient) Logs(ctx context.Context, id string, o logsOptions) (io.ReadCloser, error) {
 	tail := o.Tail
 	if tail == "" {
 		tail = "all"
 	}
-	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "timestamps": {"1"}, "tail": {tail}}
-	if o.Follow {
-		q.Set("follow", "1")
-	}
+	opts := dcontainer.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: o.Follow, Tail: tail}
 	if !o.Since.IsZero() {
-		q.Set("since", apiTime(o.Since))
+		opts.Since = o.Since.UTC().Format(time.RFC3339Nano)
 	}
-	resp, err := c.get(ctx, "/containers/"+url.PathEscape(id)+"/logs", q)
+	rc, err := c.cli.ContainerLogs(ctx, id, opts)
 	if err != nil {
 		return nil, fmt.Errorf("docker logs %.12s: %w", id, err)
 	}
-	return &lingerReader{rc: resp.Body}, nil
+	return &lingerReader{rc: rc}, nil
 }
 
 // A log stream rests after a small read, between minLinger and maxLinger.
@@ -329,9 +256,3 @@ func (l *lingerReader) Read(p []byte) (int, error) {
 }
 
 func (l *lingerReader) Close() error { return l.rc.Close() }
-
-// apiTime formats t as the daemon's "seconds.nanoseconds", keeping the
-// nanoseconds a resume point needs.
-func apiTime(t time.Time) string {
-	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
-}
