@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -323,9 +322,6 @@ func TestBuildErrorsExitOneWithDaemonText(t *testing.T) {
 
 func TestPushSurvivesTwoRegistry503s(t *testing.T) {
 	cli := dockertest.Client(t)
-	old := pushBackoff
-	pushBackoff = 100 * time.Millisecond
-	t.Cleanup(func() { pushBackoff = old })
 	for _, tc := range []struct {
 		name string
 		kind registry.PutKind
@@ -343,6 +339,7 @@ func TestPushSurvivesTwoRegistry503s(t *testing.T) {
 			repo := "proj/flaky-" + marker
 			env := baseEnv(dir, reg, repo)
 			env["PLUGIN_PUSH_RETRIES"] = "3"
+			env["PLUGIN_PUSH_BACKOFF"] = "100ms"
 			env["PLUGIN_INSECURE"] = "true"
 			removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 			reg.FailPuts(tc.kind, 2)

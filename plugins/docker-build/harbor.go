@@ -25,9 +25,6 @@ type harborClient struct {
 	env  *plugin.Env
 }
 
-// scanPollInterval is how often the scan status is read.
-var scanPollInterval = 2 * time.Second
-
 const acceptVulnerabilities = "application/vnd.security.vulnerability.report; version=1.1, application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
 
 func newHarborClient(env *plugin.Env, p *Plan) (*harborClient, error) {
@@ -226,7 +223,7 @@ func (h *harborClient) scan(ctx context.Context, digest string) error {
 				return ctx.Err()
 			}
 			return fmt.Errorf("harbor: scan of %s did not finish within %s (last status %q)", digest, h.plan.ScanTimeout, last)
-		case <-time.After(scanPollInterval):
+		case <-time.After(h.plan.ScanInterval):
 		}
 	}
 }

@@ -27,9 +27,6 @@ func startHarbor(t *testing.T, o harbor.Options) *harbor.Harbor {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	old := scanPollInterval
-	scanPollInterval = 50 * time.Millisecond
-	t.Cleanup(func() { scanPollInterval = old })
 	return h
 }
 
@@ -41,15 +38,16 @@ func harborEnv(t *testing.T, h *harbor.Harbor, project, user, password string) (
 	repo := project + "/app-" + marker
 	removeRefs(t, cli, h.Host+"/"+repo+":latest")
 	return map[string]string{
-		"PLUGIN_REPO":         h.Host + "/" + repo,
-		"PLUGIN_CONTEXT":      dir,
-		"PLUGIN_DOCKERFILE":   filepath.Join(dir, "Dockerfile"),
-		"PLUGIN_USERNAME":     user,
-		"PLUGIN_PASSWORD":     password,
-		"PLUGIN_HARBOR_URL":   h.URL,
-		"PLUGIN_LOG_LEVEL":    "debug",
-		"DRONE_WORKSPACE":     dir,
-		"PLUGIN_PUSH_RETRIES": "0",
+		"PLUGIN_REPO":                 h.Host + "/" + repo,
+		"PLUGIN_CONTEXT":              dir,
+		"PLUGIN_DOCKERFILE":           filepath.Join(dir, "Dockerfile"),
+		"PLUGIN_USERNAME":             user,
+		"PLUGIN_PASSWORD":             password,
+		"PLUGIN_HARBOR_URL":           h.URL,
+		"PLUGIN_LOG_LEVEL":            "debug",
+		"DRONE_WORKSPACE":             dir,
+		"PLUGIN_PUSH_RETRIES":         "0",
+		"PLUGIN_HARBOR_SCAN_INTERVAL": "50ms",
 	}, repo
 }
 

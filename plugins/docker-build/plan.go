@@ -38,6 +38,8 @@ type Plan struct {
 	Harbor      *HarborPlan
 	Purge       bool
 	PushRetries int
+	// PushBackoff is the first wait before a push is repeated; it doubles.
+	PushBackoff time.Duration
 	// Insecure: the registry speaks HTTP or has an untrusted certificate.
 	Insecure bool
 	// Warnings are printed before anything runs.
@@ -86,19 +88,19 @@ type HarborPlan struct {
 	Scan          bool
 	Severity      string
 	ScanTimeout   time.Duration
+	// ScanInterval is how often the scan status is read.
+	ScanInterval time.Duration
 }
 
 // lookupFunc reads the environment (build_args_from_env).
 type lookupFunc func(string) (string, bool)
-
-var envLookup lookupFunc = os.LookupEnv
 
 var severities = []string{"none", "low", "medium", "high", "critical"}
 
 // buildPlan validates the settings against the build metadata and returns
 // the plan. Every error is a *plugin.SettingsError naming the setting.
 func buildPlan(s *Settings, meta drone.Metadata, lookup lookupFunc) (*Plan, error) {
-	p := &Plan{Purge: s.Purge, PushRetries: s.PushRetries, Insecure: s.Insecure}
+	p := &Plan{Purge: s.Purge, PushRetries: s.PushRetries, PushBackoff: s.PushBackoff, Insecure: s.Insecure}
 	if s.Repo == "" {
 		return nil, plugin.Required("repo")
 	}
@@ -123,6 +125,9 @@ func buildPlan(s *Settings, meta drone.Metadata, lookup lookupFunc) (*Plan, erro
 			p.Warnings = append(p.Warnings, fmt.Sprintf("PLUGIN_REGISTRY %s differs from the host of PLUGIN_REPO (%s): the image is pushed to %s with the credentials of %s", host, d, d, host))
 		}
 		p.Registry = host
+	}
+	if p.PushBackoff <= 0 {
+		return nil, plugin.Invalid("push_backoff", "%s must be positive", p.PushBackoff)
 	}
 	if p.PushRetries < 0 {
 		return nil, plugin.Invalid("push_retries", "%d must be 0 or more", p.PushRetries)
@@ -403,6 +408,9 @@ func planHarbor(p *Plan, s *Settings, named reference.Named) error {
 	if !contains(severities, sev) {
 		return plugin.Invalid("harbor_severity", "%q must be one of %s", s.HarborSeverity, strings.Join(severities, ", "))
 	}
+	if s.HarborScanInterval <= 0 {
+		return plugin.Invalid("harbor_scan_interval", "%s must be positive", s.HarborScanInterval)
+	}
 	if s.HarborScanTimeout <= 0 {
 		return plugin.Invalid("harbor_scan_timeout", "%s must be positive", s.HarborScanTimeout)
 	}
@@ -421,7 +429,7 @@ func planHarbor(p *Plan, s *Settings, named reference.Named) error {
 	}
 	p.Harbor = &HarborPlan{
 		URL: strings.TrimSuffix(base, "/"), Project: project, Repository: repo,
-		CreateProject: s.HarborCreateProject, Scan: s.HarborScan, Severity: sev, ScanTimeout: s.HarborScanTimeout,
+		CreateProject: s.HarborCreateProject, Scan: s.HarborScan, Severity: sev, ScanTimeout: s.HarborScanTimeout, ScanInterval: s.HarborScanInterval,
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/registry"
 	"github.com/lightship-ci/lightship/pkg/drone"
@@ -298,7 +299,7 @@ func TestPlanForTheSeedStep(t *testing.T) {
 	}
 	s := &Settings{Repo: "harbor.company.com/registry/test", Registry: "harbor.company.com", Context: dir,
 		Dockerfile: filepath.Join(dir, "Dockerfile"), TagsFile: filepath.Join(dir, ".tags"), Mirror: "https://registry.docker-cn.com",
-		Username: "harbor_username", Password: "harbor_password", PullImage: true, AutoLabel: true, Purge: true, PushRetries: 3}
+		Username: "harbor_username", Password: "harbor_password", PullImage: true, AutoLabel: true, Purge: true, PushRetries: 3, PushBackoff: time.Second}
 	_ = s.Tags.Set("from-setting")
 	_ = s.ArgsFromEnv.Set("HTTP_PROXY,UNSET_VAR")
 	p, err := buildPlan(s, drone.Metadata{Commit: drone.Commit{SHA: "abc"}}, func(n string) (string, bool) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
@@ -40,12 +41,14 @@ type Settings struct {
 	DryRun        bool
 	Purge         bool
 	PushRetries   int
+	PushBackoff   time.Duration
 
 	HarborURL           string
 	HarborCreateProject bool
 	HarborScan          bool
 	HarborSeverity      string
 	HarborScanTimeout   time.Duration
+	HarborScanInterval  time.Duration
 
 	// plan is computed by Validate and carried out by Execute.
 	plan *Plan
@@ -81,11 +84,13 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.BoolFlag{Name: "dry_run", Usage: "build only, push nothing", EnvVars: plugin.EnvVars("dry_run"), Destination: &s.DryRun},
 		&cli.BoolFlag{Name: "purge", Usage: "remove the tags this run created and dangling build parents when done", Value: true, EnvVars: plugin.EnvVars("purge"), Destination: &s.Purge},
 		&cli.IntFlag{Name: "push_retries", Usage: "times a push failing with a transient error (5xx, connection reset) is repeated", Value: 3, EnvVars: plugin.EnvVars("push_retries"), Destination: &s.PushRetries},
+		&cli.DurationFlag{Name: "push_backoff", Usage: "first wait before a failed push is repeated; it doubles, with jitter", Value: time.Second, EnvVars: plugin.EnvVars("push_backoff"), Destination: &s.PushBackoff},
 		&cli.StringFlag{Name: "harbor_url", Usage: "Harbor base URL for the project and scan APIs (default https://<registry>)", EnvVars: plugin.EnvVars("harbor_url"), Destination: &s.HarborURL, Category: "Harbor"},
 		&cli.BoolFlag{Name: "harbor_create_project", Usage: "create the Harbor project of repo when it is missing (needs a system robot or an admin)", EnvVars: plugin.EnvVars("harbor_create_project"), Destination: &s.HarborCreateProject, Category: "Harbor"},
 		&cli.BoolFlag{Name: "harbor_scan", Usage: "scan the pushed image with Harbor and fail on findings at or above harbor_severity", EnvVars: plugin.EnvVars("harbor_scan"), Destination: &s.HarborScan, Category: "Harbor"},
 		&cli.StringFlag{Name: "harbor_severity", Usage: "lowest severity that fails the build: none, low, medium, high or critical (none: report only)", Value: "critical", EnvVars: plugin.EnvVars("harbor_severity"), Destination: &s.HarborSeverity, Category: "Harbor"},
 		&cli.DurationFlag{Name: "harbor_scan_timeout", Usage: "how long to wait for the scan", Value: 5 * time.Minute, EnvVars: plugin.EnvVars("harbor_scan_timeout"), Destination: &s.HarborScanTimeout, Category: "Harbor"},
+		&cli.DurationFlag{Name: "harbor_scan_interval", Usage: "how often the scan status is read", Value: 2 * time.Second, EnvVars: plugin.EnvVars("harbor_scan_interval"), Destination: &s.HarborScanInterval, Category: "Harbor"},
 	}
 }
 
@@ -153,7 +158,7 @@ func (s *Settings) Validate(env *plugin.Env) error {
 	if s.Email != "" {
 		env.Log.Warn("PLUGIN_EMAIL is ignored: registries no longer use an e-mail address to log in")
 	}
-	p, err := buildPlan(s, env.Build, envLookup)
+	p, err := buildPlan(s, env.Build, os.LookupEnv)
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	cerrdefs "github.com/containerd/errdefs"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/docker/docker/api/types/image"
 )

@@ -140,7 +140,7 @@ func serverAddress(host string) string {
 // pushWithRetry repeats a push that failed transiently, with doubling
 // jittered waits; blobs already uploaded make repeats cheap.
 func (r *runner) pushWithRetry(ctx context.Context, ref, auth string) (streamResult, error) {
-	wait := pushBackoff
+	wait := r.plan.PushBackoff
 	for attempt := 0; ; attempt++ {
 		res, err := r.push(ctx, ref, auth)
 		if err == nil || attempt >= r.plan.PushRetries || !isTransient(err) || ctx.Err() != nil {

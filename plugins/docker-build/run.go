@@ -42,9 +42,6 @@ type runner struct {
 	digest  string
 }
 
-// pushBackoff is the first wait before a push is repeated; it doubles.
-var pushBackoff = time.Second
-
 // run carries out the plan: checks, mirror and cache pulls, build, Harbor
 // project, pushes, result file, scan; purge last, whatever happened.
 func (r *runner) run(ctx context.Context) (err error) {
