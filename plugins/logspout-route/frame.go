@@ -32,9 +32,10 @@ type frameReader struct {
 }
 
 func newFrameReader(r io.Reader) *frameReader {
-	// The HTTP connection below buffers 32 KiB already; the payload buffer
-	// grows only when long lines come. With 100 containers followed these
-	// buffers are most of our memory.
+	// The HTTP connection below buffers too (4 KiB: the Docker client's
+	// default transport); the payload buffer grows only when long lines
+	// come. With 100 containers followed these buffers are most of our
+	// memory.
 	return &frameReader{r: bufio.NewReaderSize(r, 16<<10), buf: make([]byte, 0, 4<<10)}
 }
 
