@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 export VERSION
 
-.PHONY: all build dist images demo deps test unit docs lint fmt-check vet staticcheck bench clean
+.PHONY: all build dist images demo deps test unit docs lint fmt-check vet staticcheck standalone bench clean
 all: build
 
 build: $(addprefix bin/,$(PLUGINS))
@@ -48,7 +48,11 @@ demo: images
 docs:
 	@for p in $(PLUGINS); do (cd plugins/$$p && LIGHTSHIP_UPDATE_DOCS=1 go test -count=1 -run '^TestDocsUpToDate$$' .) || exit 1; done
 
-lint: fmt-check vet staticcheck
+lint: fmt-check vet staticcheck standalone
+
+# standalone: each module also builds outside the workspace (its replace => ../../pkg).
+standalone:
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go build ./...) || exit 1; done
 
 fmt-check:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
