@@ -19,7 +19,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/testkit/registry"
+	"github.com/lightship-ci/lightship/pkg/testkit/serve"
 )
 
 // User is a Harbor account.
@@ -101,7 +101,7 @@ type Harbor struct {
 	Registry *registry.Registry
 
 	opts     Options
-	srv      *http.Server
+	srv      *serve.Server
 	handler  http.Handler
 	mu       sync.Mutex
 	projects map[string]*Project
@@ -118,19 +118,12 @@ func Start(ctx context.Context, o Options) (*Harbor, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := o.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	srv, err := serve.Start(o.Addr, h.handler)
 	if err != nil {
 		h.Registry.Close()
-		return nil, fmt.Errorf("harbor: listen %s: %w", addr, err)
+		return nil, fmt.Errorf("harbor: %w", err)
 	}
-	h.Host = ln.Addr().String()
-	h.URL = "http://" + h.Host
-	h.srv = &http.Server{Handler: h.handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = h.srv.Serve(ln) }()
+	h.srv, h.Host, h.URL = srv, srv.Host, srv.URL
 	return h, nil
 }
 
@@ -163,11 +156,7 @@ func (h *Harbor) Handler() http.Handler { return h.handler }
 
 // Close stops the server and the registry.
 func (h *Harbor) Close() error {
-	if h.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.srv.Shutdown(ctx)
-	}
+	_ = h.srv.Close()
 	return h.Registry.Close()
 }
 

@@ -15,17 +15,17 @@ package rancher
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lightship-ci/lightship/pkg/testkit/serve"
 )
 
 // Options configure a Server.
@@ -65,7 +65,7 @@ type Server struct {
 	failGets  int
 	failCode  int
 
-	srv *http.Server
+	srv *serve.Server
 	url string
 }
 
@@ -121,13 +121,11 @@ func New(o Options) *Server {
 // Start serves the fake on addr ("127.0.0.1:0" for any port) and returns its
 // base URL, e.g. http://127.0.0.1:41234.
 func (s *Server) Start(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
+	srv, err := serve.Start(addr, s)
 	if err != nil {
 		return "", fmt.Errorf("rancher fake: %w", err)
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	s.url = "http://" + ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
+	s.srv, s.url = srv, srv.URL
 	return s.url, nil
 }
 
@@ -146,12 +144,7 @@ func (s *Server) RequestCount() int {
 
 // Close stops a started server.
 func (s *Server) Close() error {
-	if s.srv == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return s.srv.Shutdown(ctx)
+	return s.srv.Close()
 }
 
 // Refusals returns every refused request so far.

@@ -13,17 +13,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory" // storage driver
+	"github.com/lightship-ci/lightship/pkg/testkit/serve"
 	"github.com/sirupsen/logrus"
 )
 
@@ -70,8 +69,7 @@ type Registry struct {
 	app     http.Handler
 	handler http.Handler
 	opts    Options
-	srv     *http.Server
-	ln      net.Listener
+	srv     *serve.Server
 	cancel  context.CancelFunc
 
 	mu       sync.Mutex
@@ -130,20 +128,12 @@ func Start(ctx context.Context, o Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := o.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	srv, err := serve.Start(o.Addr, r.handler)
 	if err != nil {
 		r.cancel()
-		return nil, fmt.Errorf("registry: listen %s: %w", addr, err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
-	r.ln = ln
-	r.Host = ln.Addr().String()
-	r.URL = "http://" + r.Host
-	r.srv = &http.Server{Handler: r.handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = r.srv.Serve(ln) }()
+	r.srv, r.Host, r.URL = srv, srv.Host, srv.URL
 	return r, nil
 }
 
@@ -152,12 +142,7 @@ func (r *Registry) Handler() http.Handler { return r.handler }
 
 // Close stops serving and frees the storage.
 func (r *Registry) Close() error {
-	var err error
-	if r.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err = r.srv.Shutdown(ctx)
-	}
+	err := r.srv.Close()
 	r.cancel()
 	return err
 }

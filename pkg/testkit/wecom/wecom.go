@@ -14,13 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lightship-ci/lightship/pkg/testkit/serve"
 )
 
 // API names used in records and fault queues.
@@ -132,7 +132,7 @@ type Server struct {
 	robotSends map[string][]time.Time
 	msgSeq     int
 
-	ts *httptest.Server
+	srv *serve.Server
 	// URL is the base URL when started (http://127.0.0.1:port), else "".
 	URL string
 }
@@ -154,21 +154,17 @@ func New(o Options) *Server {
 // Start returns a fake serving on a fresh 127.0.0.1 port.
 func Start(o Options) (*Server, error) {
 	s := New(o)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := serve.Start("", s)
 	if err != nil {
-		return nil, fmt.Errorf("wecom fake: listen: %w", err)
+		return nil, fmt.Errorf("wecom fake: %w", err)
 	}
-	s.ts = &httptest.Server{Listener: l, Config: &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}}
-	s.ts.Start()
-	s.URL = s.ts.URL
+	s.srv, s.URL = srv, srv.URL
 	return s, nil
 }
 
 // Close stops a started server.
 func (s *Server) Close() {
-	if s.ts != nil {
-		s.ts.Close()
-	}
+	_ = s.srv.Close()
 }
 
 // Queue makes the next calls of api (APIGetToken, ...) answer faults, in order,
