@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -73,7 +74,7 @@ func (e errNotFound) Error() string { return e.msg }
 // and pings the daemon. A bad DOCKER_HOST returns no client; a daemon that
 // does not answer yet returns the client and the error (callers retry).
 func newEngineClient(ctx context.Context) (*engineClient, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation(), withBlockingUnix)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +83,19 @@ func newEngineClient(ctx context.Context) (*engineClient, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// withBlockingUnix makes a unix DOCKER_HOST use dialDockerUnix (see there).
+// It runs after FromEnv and before the client wraps its transport.
+func withBlockingUnix(cli *client.Client) error {
+	u, err := client.ParseHostURL(cli.DaemonHost())
+	if err != nil || u.Scheme != "unix" || dialDockerUnix == nil {
+		return nil
+	}
+	path := u.Host
+	return client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return dialDockerUnix(ctx, path)
+	})(cli)
 }
 
 // Ping checks the daemon answers, and negotiates the API version with the

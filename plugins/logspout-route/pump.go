@@ -550,9 +550,11 @@ func (d *dispatcher) emit(ns int64, stream byte, line []byte) {
 		res := t.r.q.push(d.c, ns, n, stream, line, d.only != nil)
 		// A queue full for a moment is normal while history is read faster
 		// than a sink takes it: wait a little before giving up on the route.
-		for deadline := time.Now().Add(detachAfter); res == queueFull && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-			res = t.r.q.push(d.c, ns, n, stream, line, false)
+		if res == queueFull {
+			for deadline := time.Now().Add(detachAfter); res == queueFull && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+				res = t.r.q.push(d.c, ns, n, stream, line, false)
+			}
 		}
 		switch res {
 		case pushed:
