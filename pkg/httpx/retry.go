@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lightship-ci/lightship/pkg/backoff"
 )
 
 type retryKey struct{}
@@ -54,7 +55,7 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		if err := sleep(req.Context(), wait); err != nil {
+		if err := backoff.Sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
 	}
@@ -108,11 +109,7 @@ func (c *Client) backoff(attempt int, resp *http.Response) time.Duration {
 			return min(d, c.opts.MaxBackoff)
 		}
 	}
-	d := c.opts.MinBackoff << attempt
-	if d <= 0 || d > c.opts.MaxBackoff {
-		d = c.opts.MaxBackoff
-	}
-	return d/2 + rand.N(d/2+1)
+	return backoff.Exponential(c.opts.MinBackoff, c.opts.MaxBackoff, attempt)
 }
 
 // retryAfter reads a Retry-After header: delay seconds or an HTTP date.
@@ -127,15 +124,4 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

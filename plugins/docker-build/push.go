@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
+	"github.com/lightship-ci/lightship/pkg/backoff"
 )
 
 // pushAll pushes every tag, repeating a push that failed transiently.
@@ -140,20 +140,16 @@ func serverAddress(host string) string {
 // pushWithRetry repeats a push that failed transiently, with doubling
 // jittered waits; blobs already uploaded make repeats cheap.
 func (r *runner) pushWithRetry(ctx context.Context, ref, auth string) (streamResult, error) {
-	wait := r.plan.PushBackoff
 	for attempt := 0; ; attempt++ {
 		res, err := r.push(ctx, ref, auth)
 		if err == nil || attempt >= r.plan.PushRetries || !isTransient(err) || ctx.Err() != nil {
 			return res, err
 		}
-		d := wait/2 + rand.N(wait/2+1)
+		d := backoff.Exponential(r.plan.PushBackoff, 30*time.Second, attempt)
 		r.env.Log.Warnf("push %s failed (%v): attempt %d of %d in %s", ref, err, attempt+2, r.plan.PushRetries+1, d.Round(time.Millisecond))
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(d):
+		if err := backoff.Sleep(ctx, d); err != nil {
+			return res, err
 		}
-		wait = min(2*wait, 30*time.Second)
 	}
 }
 

@@ -2,35 +2,29 @@ package main
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/lightship-ci/lightship/pkg/backoff"
 )
 
-// backoff doubles a delay up to max, with jitter, for reconnect loops that
-// must go on forever without hammering a peer.
-type backoff struct {
-	min, max, cur time.Duration
+// reconnect counts the failures of a loop that must go on forever without
+// hammering a peer; each wait doubles (with jitter) up to max.
+type reconnect struct {
+	min, max time.Duration
+	attempt  int
 }
 
-func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max, cur: min} }
+func newBackoff(min, max time.Duration) *reconnect { return &reconnect{min: min, max: max} }
 
-func (b *backoff) reset() { b.cur = b.min }
+func (b *reconnect) reset() { b.attempt = 0 }
 
-// sleep waits the current delay (±20%) or until ctx ends, then doubles it.
-func (b *backoff) sleep(ctx context.Context) {
-	d := b.cur + time.Duration(rand.Int64N(int64(b.cur)/5+1)) - b.cur/10
-	sleepCtx(ctx, d)
-	b.cur *= 2
-	if b.cur > b.max {
-		b.cur = b.max
+// sleep waits the current delay or until ctx ends, then doubles it.
+func (b *reconnect) sleep(ctx context.Context) {
+	_ = backoff.Sleep(ctx, backoff.Exponential(b.min, b.max, b.attempt))
+	if b.attempt < 62 {
+		b.attempt++
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
+// sleepCtx waits d or until ctx ends; callers look at ctx themselves.
+func sleepCtx(ctx context.Context, d time.Duration) { _ = backoff.Sleep(ctx, d) }

@@ -100,18 +100,6 @@ func transientPoll(ctx context.Context, err error) bool {
 	return true
 }
 
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // errTimeout is a wait that ran out of time.
 type errTimeout struct {
 	what  string

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 )
@@ -467,7 +468,7 @@ func (u *v2) wait(ctx context.Context, ref string, sv *v2Service, what string, d
 		if left <= 0 {
 			return sv, &errTimeout{what: what, after: u.s.timeout, last: sv.status()}
 		}
-		if err := sleepCtx(ctx, min(u.s.poll, left)); err != nil {
+		if err := backoff.Sleep(ctx, min(u.s.poll, left)); err != nil {
 			return sv, err
 		}
 		next, err := u.get(ctx, sv)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 )
@@ -213,7 +214,7 @@ func (u *v3) wait(ctx context.Context, ref, link string, w *v3Workload, what str
 		if left <= 0 {
 			return w, &errTimeout{what: what, after: u.s.timeout, last: w.status()}
 		}
-		if err := sleepCtx(ctx, min(u.s.poll, left)); err != nil {
+		if err := backoff.Sleep(ctx, min(u.s.poll, left)); err != nil {
 			return w, err
 		}
 		next, _, err := u.get(ctx, link)

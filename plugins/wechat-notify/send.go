@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	"github.com/lightship-ci/lightship/pkg/result"
@@ -101,13 +101,10 @@ func (c *wecomClient) call(ctx context.Context, api, method, path string, q url.
 		if !transient(err) || attempt >= c.retries || ctx.Err() != nil {
 			return r, last
 		}
-		wait := backoffBase << attempt
-		wait = wait/2 + rand.N(wait/2+1)
+		wait := backoff.Exponential(backoffBase, 30*time.Second, attempt)
 		c.log.Warnf("%v; attempt %d of %d, again in %s", err, attempt+1, c.retries+1, wait.Round(time.Millisecond))
-		select {
-		case <-ctx.Done():
-			return r, fmt.Errorf("%s: %w", api, ctx.Err())
-		case <-time.After(wait):
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return r, fmt.Errorf("%s: %w", api, err)
 		}
 	}
 }
