@@ -1,6 +1,6 @@
 # Lightship: make build | images | test | docs | lint | bench (see README.md)
 PLUGINS := docker-build rancher-upgrade wechat-notify logspout-route
-MODULES := pkg $(addprefix plugins/,$(PLUGINS))
+MODULES := pkg pkg/testkit $(addprefix plugins/,$(PLUGINS))
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -43,7 +43,7 @@ unit:
 
 # demo: the seed's pipeline end to end against the sandbox (README's main command).
 demo: images
-	go run ./pkg/demo/cmd/lightship-demo -root .
+	go run ./pkg/testkit/demo/cmd/lightship-demo -root .
 
 docs:
 	@for p in $(PLUGINS); do (cd plugins/$$p && LIGHTSHIP_UPDATE_DOCS=1 go test -count=1 -run '^TestDocsUpToDate$$' .) || exit 1; done

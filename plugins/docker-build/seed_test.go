@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lightship-ci/lightship/pkg/droneyaml"
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
 	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
+	"github.com/lightship-ci/lightship/pkg/testkit/droneyaml"
 	"github.com/lightship-ci/lightship/pkg/testkit/harbor"
 )
 

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lightship-ci/lightship/pkg/droneyaml"
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
+	"github.com/lightship-ci/lightship/pkg/testkit/droneyaml"
 	"github.com/lightship-ci/lightship/pkg/testkit/wecom"
 )
 

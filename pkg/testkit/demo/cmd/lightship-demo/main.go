@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lightship-ci/lightship/pkg/demo"
+	"github.com/lightship-ci/lightship/pkg/testkit/demo"
 )
 
 func main() {

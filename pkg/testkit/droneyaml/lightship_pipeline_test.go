@@ -29,7 +29,7 @@ func pluginSettings(t *testing.T, root, plugin string) map[string]bool {
 // TestLightshipPipelineMatchesPluginFlags keeps the root .drone.yml honest:
 // every lightship/* step names an existing plugin and only settings it has.
 func TestLightshipPipelineMatchesPluginFlags(t *testing.T) {
-	root := filepath.Join("..", "..")
+	root := filepath.Join("..", "..", "..")
 	text, err := os.ReadFile(filepath.Join(root, ".drone.yml"))
 	if err != nil {
 		t.Fatal(err)

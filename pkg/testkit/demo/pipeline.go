@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/lightship-ci/lightship/pkg/droneyaml"
+	"github.com/lightship-ci/lightship/pkg/testkit/droneyaml"
 )
 
 // pipeline runs every step of scripts/demo/.drone.yml in order, as Drone

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
-	"github.com/lightship-ci/lightship/pkg/droneyaml"
+	"github.com/lightship-ci/lightship/pkg/testkit/droneyaml"
 )
 
 // Options configure a demo run.
