@@ -33,10 +33,11 @@ images: build
 # need the images, so they are built first; the demo runs last.
 test: deps lint images unit demo
 
-# deps: what the tests need on this machine; both scripts are idempotent.
+# deps: what the tests need on this machine; every script is idempotent.
 deps:
 	@scripts/ensure-docker
 	@scripts/ensure-rsyslog
+	@scripts/ensure-busybox
 
 unit:
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done

@@ -9,6 +9,7 @@ require (
 	github.com/elastic/go-lumber v0.1.0
 	github.com/lightship-ci/lightship/pkg v0.0.0
 	github.com/sirupsen/logrus v1.10.2
+	golang.org/x/crypto v0.58.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
