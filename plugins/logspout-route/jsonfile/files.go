@@ -1,0 +1,287 @@
+package jsonfile
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// FileID names a file while it exists: device and inode.
+type FileID struct {
+	Dev uint64
+	Ino uint64
+}
+
+// Pos is a position in a container's log: the byte offset after the last
+// entry consumed in the file with that identity (for a .gz rotation, the
+// offset in its decompressed content).
+type Pos struct {
+	File FileID
+	Off  int64
+}
+
+// IsZero reports a position that names no file.
+func (p Pos) IsZero() bool { return p.File == FileID{} }
+
+// LogPath is where the daemon writes a json-file container's log.
+func LogPath(containersDir, id string) string {
+	return filepath.Join(containersDir, id, id+"-json.log")
+}
+
+// file is one log file held open: the live <id>-json.log or a rotation.
+type file struct {
+	id   FileID
+	name string // its name when opened (rotations rename it later)
+	f    *os.File
+	gz   bool
+}
+
+func fileID(f *os.File) (FileID, int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return FileID{}, 0, err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return FileID{}, 0, errors.New("no inode")
+	}
+	return FileID{Dev: uint64(sys.Dev), Ino: sys.Ino}, st.Size(), nil //nolint:unconvert // Dev is uint32 on some platforms
+}
+
+func openFile(path string) (*file, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	id, _, err := fileID(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &file{id: id, name: path, f: f, gz: strings.HasSuffix(path, ".gz")}, nil
+}
+
+// retained lists the files the daemon keeps for base (the live log and its
+// rotations), oldest first. When a rotation exists both plain and
+// compressed, the daemon is compressing it right now: the plain one is
+// complete, the .gz may not be.
+func retained(dir, base string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	type rot struct {
+		n    int
+		name string
+	}
+	plain := map[int]bool{}
+	var rots []rot
+	live := false
+	for _, e := range ents {
+		name := e.Name()
+		if name == base {
+			live = true
+			continue
+		}
+		rest, ok := strings.CutPrefix(name, base+".")
+		if !ok {
+			continue
+		}
+		num, isGz := strings.CutSuffix(rest, ".gz")
+		n, err := strconv.Atoi(num)
+		if err != nil || n < 1 {
+			continue
+		}
+		if !isGz {
+			plain[n] = true
+		}
+		rots = append(rots, rot{n, name})
+	}
+	sort.Slice(rots, func(i, j int) bool { return rots[i].n > rots[j].n })
+	var out []string
+	for _, r := range rots {
+		if strings.HasSuffix(r.name, ".gz") && plain[r.n] {
+			continue
+		}
+		out = append(out, filepath.Join(dir, r.name))
+	}
+	if live {
+		out = append(out, filepath.Join(dir, base))
+	}
+	return out, nil
+}
+
+// source reads one file's entries from an offset.
+type source struct {
+	file *file
+	r    io.Reader // the file, or its decompressed content
+	off  int64     // offset of buf[start] in the (decompressed) content
+	buf  []byte
+	pos  int // first unconsumed byte in buf
+	zr   *gzip.Reader
+}
+
+// maxEntry bounds one json-file entry: 16 KiB of log escaped as \u00XX is
+// under 100 KiB; anything far larger is not an entry the daemon wrote.
+const maxEntry = 4 << 20
+
+func newSource(fl *file, off int64, buf []byte) (*source, error) {
+	// Readers of one file share its descriptor: each reads at its own
+	// offset (pread), never through the descriptor's.
+	s := &source{file: fl, buf: buf[:0]}
+	if !fl.gz {
+		s.r, s.off = io.NewSectionReader(fl.f, off, math.MaxInt64-off), off
+		return s, nil
+	}
+	zr, err := gzip.NewReader(bufio.NewReaderSize(io.NewSectionReader(fl.f, 0, math.MaxInt64), 32<<10))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fl.name, err)
+	}
+	s.zr, s.r = zr, zr
+	if off > 0 {
+		n, err := io.CopyN(io.Discard, zr, off)
+		if err != nil {
+			return nil, fmt.Errorf("%s: offset %d of %d: %w", fl.name, off, n, err)
+		}
+		s.off = off
+	}
+	return s, nil
+}
+
+// next returns the next complete entry (without '\n') and the offset after
+// it; io.EOF when no complete entry is there yet.
+func (s *source) next() ([]byte, int64, error) {
+	for {
+		if i := bytes.IndexByte(s.buf[s.pos:], '\n'); i >= 0 {
+			line := s.buf[s.pos : s.pos+i]
+			s.pos += i + 1
+			return line, s.off + int64(s.pos), nil
+		}
+		if err := s.fill(); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// fill reads more after compacting the buffer.
+func (s *source) fill() error {
+	if s.pos > 0 {
+		n := copy(s.buf, s.buf[s.pos:])
+		s.off += int64(s.pos)
+		s.buf, s.pos = s.buf[:n], 0
+	}
+	if len(s.buf) == cap(s.buf) {
+		if cap(s.buf) >= maxEntry {
+			return fmt.Errorf("%s: entry at offset %d longer than %d bytes", s.file.name, s.off, maxEntry)
+		}
+		nb := make([]byte, len(s.buf), max(2*cap(s.buf), 64<<10))
+		copy(nb, s.buf)
+		s.buf = nb
+	}
+	n, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
+	s.buf = s.buf[:len(s.buf)+n]
+	if n > 0 {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return io.EOF
+	}
+	return fmt.Errorf("%s: %w", s.file.name, err)
+}
+
+// consumed is the offset after the last entry returned.
+func (s *source) consumed() int64 { return s.off + int64(s.pos) }
+
+// pending is how many bytes were read past the last complete entry.
+func (s *source) pending() int { return len(s.buf) - s.pos }
+
+// reset starts again at offset 0 (the daemon truncated the file:
+// max-file=1 rotates in place).
+func (s *source) reset() error {
+	s.r = io.NewSectionReader(s.file.f, 0, math.MaxInt64)
+	s.buf, s.pos, s.off = s.buf[:0], 0, 0
+	return nil
+}
+
+// entryBefore returns the entry that ends at off in fl (the last one a
+// saved position consumed): what tells a saved position from an inode the
+// filesystem handed to a newer file.
+func entryBefore(fl *file, off int64) ([]byte, error) {
+	if off <= 0 {
+		return nil, nil
+	}
+	if fl.gz {
+		return gzEntryBefore(fl, off)
+	}
+	for w := int64(64 << 10); ; w *= 4 {
+		from := max(off-w, 0)
+		b := make([]byte, off-from)
+		if _, err := fl.f.ReadAt(b, from); err != nil {
+			return nil, err
+		}
+		if b[len(b)-1] != '\n' {
+			return nil, errors.New("offset is not at an entry boundary")
+		}
+		if i := bytes.LastIndexByte(b[:len(b)-1], '\n'); i >= 0 {
+			return b[i+1 : len(b)-1], nil
+		}
+		if from == 0 {
+			return b[:len(b)-1], nil
+		}
+		if w > maxEntry {
+			return nil, errors.New("no entry boundary before offset")
+		}
+	}
+}
+
+func gzEntryBefore(fl *file, off int64) ([]byte, error) {
+	src, err := newSource(fl, 0, make([]byte, 0, 64<<10))
+	if err != nil {
+		return nil, err
+	}
+	defer src.zr.Close()
+	var last []byte
+	for {
+		line, end, err := src.next()
+		if err != nil {
+			return nil, fmt.Errorf("offset %d past the content: %w", off, err)
+		}
+		if end == off {
+			return append(last[:0], line...), nil
+		}
+		if end > off {
+			return nil, errors.New("offset is not at an entry boundary")
+		}
+	}
+}
+
+// countEntries counts the entries of fl after off: lines lost when a
+// file is let go unread.
+func countEntries(fl *file, off int64) int64 {
+	src, err := newSource(fl, off, make([]byte, 0, 64<<10))
+	if err != nil {
+		return 0
+	}
+	if src.zr != nil {
+		defer src.zr.Close()
+	}
+	var n int64
+	for {
+		if err := src.fill(); err != nil {
+			break
+		}
+		n += int64(bytes.Count(src.buf[src.pos:], []byte{'\n'}))
+		src.pos = len(src.buf)
+	}
+	return n
+}

@@ -1,0 +1,511 @@
+package jsonfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+)
+
+// Options configure a Log.
+type Options struct {
+	// Keep is how many files newer than the one being read are held open
+	// while the reader lags: the daemon's max-file. Beyond that the oldest
+	// unread file is let go and its entries counted in Lost (the daemon
+	// deleted it too). Below 1 means 1.
+	Keep int
+	// Watcher wakes the reader when the log grows or rotates; nil for a
+	// log that is only read to its end.
+	Watcher *Watcher
+}
+
+// Line is one log line: a json-file entry, or several joined (the daemon
+// splits lines longer than 16 KiB into entries without '\n').
+type Line struct {
+	Stream byte
+	TS     int64  // the first entry's time, Unix ns
+	Data   []byte // without the final '\n'; valid until the next call
+	Attrs  []byte // raw JSON object of --log-opt labels/env, or nil
+	// Pos is where to resume so that this line is not read again.
+	Pos Pos
+	// Partial: Data does not end a line (a final line without '\n', or a
+	// line cut at MaxLine).
+	Partial bool
+}
+
+// MaxLine caps a joined line; the rest becomes a line of its own.
+const MaxLine = 1 << 20
+
+// Log reads one container's json-file log, following its rotations.
+// It is used by one goroutine; the watcher only appends files and wakes it.
+type Log struct {
+	dir, base string
+	opts      Options
+	wake      chan struct{}
+
+	mu    sync.Mutex
+	files []*file // held open: [0] is being read, the rest newer, in order
+	lost  int64   // entries of files let go unread, not yet reported
+	// gap: the resume position's file was gone; entries between it and
+	// the oldest retained file could not be counted.
+	gap bool
+
+	src     *source
+	dec     decoder
+	rec     Record
+	part    [3]partial
+	checked bool // EOF seen after a newer file appeared: the file is finished
+}
+
+type partial struct {
+	data  []byte
+	attrs []byte
+	ts    int64
+	start Pos // position before its first entry
+}
+
+// Open holds the retained files of container id's log under
+// containersDir open (the live log and its rotations) and, with a
+// watcher, watches the directory first so no rotation falls in between.
+// The reader starts at the oldest file; Seek or SeekTime move it.
+func Open(containersDir, id string, opts Options) (*Log, error) {
+	if opts.Keep < 1 {
+		opts.Keep = 1
+	}
+	l := &Log{dir: filepath.Join(containersDir, id), base: id + "-json.log", opts: opts, wake: make(chan struct{}, 1)}
+	if opts.Watcher != nil {
+		if err := opts.Watcher.add(l.dir, l); err != nil {
+			return nil, err
+		}
+	}
+	names, err := retained(l.dir, l.base)
+	if err == nil && len(names) == 0 {
+		err = fmt.Errorf("%s: no log file", l.dir)
+	}
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	for _, name := range names {
+		fl, err := openFile(name)
+		if err != nil {
+			continue // rotated away between the listing and the open
+		}
+		l.mu.Lock()
+		l.appendFile(fl)
+		l.mu.Unlock()
+	}
+	if len(l.files) == 0 {
+		l.Close()
+		return nil, fmt.Errorf("%s: no readable log file", l.dir)
+	}
+	return l, nil
+}
+
+// Wake is signalled when the log may have grown.
+func (l *Log) Wake() <-chan struct{} { return l.wake }
+
+// Close lets every file go and stops watching.
+func (l *Log) Close() {
+	if l.opts.Watcher != nil {
+		l.opts.Watcher.remove(l.dir, l)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, fl := range l.files {
+		fl.f.Close()
+	}
+	l.files = nil
+	if l.src != nil && l.src.zr != nil {
+		l.src.zr.Close()
+	}
+	l.src = nil
+}
+
+// appendFile adds a newer file, unless it is the newest already (l.mu held).
+func (l *Log) appendFile(fl *file) bool {
+	for _, have := range l.files {
+		if have.id == fl.id {
+			fl.f.Close()
+			return false
+		}
+	}
+	l.files = append(l.files, fl)
+	l.trim()
+	return true
+}
+
+// trim lets the oldest unread files go beyond Keep (l.mu held).
+func (l *Log) trim() {
+	// Hold at most Keep files beyond the one being read: the oldest unread
+	// one goes, as the daemon's own copy did. Its entries are counted.
+	for len(l.files) > l.opts.Keep+1 {
+		gone := l.files[1]
+		l.lost += countEntries(gone, 0)
+		gone.f.Close()
+		l.files = append(l.files[:1], l.files[2:]...)
+	}
+}
+
+// notify is called by the watcher for an event on the log's directory.
+func (l *Log) notify(name []byte, created bool) {
+	if string(name) != l.base && name != nil {
+		return
+	}
+	if created || name == nil {
+		// A rotation made a new live file (or events were lost): hold it
+		// now, before the daemon can rotate it away too.
+		if fl, err := openFile(filepath.Join(l.dir, l.base)); err == nil {
+			l.mu.Lock()
+			missed := false
+			if l.files != nil {
+				missed = !l.appendFile(fl) && created
+			} else {
+				fl.f.Close()
+			}
+			if missed {
+				// A new live file we hold already: the daemon rotated twice
+				// before we looked, and the file between is a rotation now.
+				l.resync()
+			}
+			l.mu.Unlock()
+		}
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Lost returns how many entries were let go unread since the last call,
+// and whether a resume point's file was gone (entries between it and the
+// oldest retained file are lost uncounted).
+func (l *Log) Lost() (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, gap := l.lost, l.gap
+	l.lost, l.gap = 0, false
+	return n, gap
+}
+
+// Seek moves the reader to p, exactly, and returns true when p's file is
+// still retained and the entry ending at p.Off carries timestamp ts (a
+// freed inode handed to a newer file fails that check). Otherwise it
+// returns false and the caller falls back to SeekTime.
+func (l *Log) Seek(p Pos, ts int64) (bool, error) {
+	l.mu.Lock()
+	idx := -1
+	for i, fl := range l.files {
+		if fl.id == p.File {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		l.mu.Unlock()
+		return false, nil
+	}
+	fl := l.files[idx]
+	l.mu.Unlock()
+	last, err := entryBefore(fl, p.Off)
+	if err != nil {
+		return false, nil //nolint:nilerr // not our file any more: fall back
+	}
+	if last != nil {
+		var r Record
+		var d decoder
+		if d.decode(last, &r) != nil || r.TS != ts {
+			return false, nil
+		}
+	}
+	return true, l.startAt(idx, p.Off)
+}
+
+// SeekTime moves the reader to the newest file whose first entry is older
+// than ts, so that every entry at or after ts is read (the caller skips the
+// ones at or before its resume point). gap reports that the oldest file
+// starts after ts: entries between are gone.
+func (l *Log) SeekTime(ts int64) (gap bool, err error) {
+	l.mu.Lock()
+	files := append([]*file(nil), l.files...)
+	l.mu.Unlock()
+	idx := 0
+	for i := len(files) - 1; i >= 0; i-- {
+		first, ok := firstTS(files[i])
+		if ok && first < ts {
+			idx = i
+			break
+		}
+		if i == 0 && ok && first > ts {
+			gap = true
+		}
+	}
+	if gap {
+		l.mu.Lock()
+		l.gap = true
+		l.mu.Unlock()
+	}
+	return gap, l.startAt(idx, 0)
+}
+
+func firstTS(fl *file) (int64, bool) {
+	src, err := newSource(fl, 0, make([]byte, 0, 16<<10))
+	if err != nil {
+		return 0, false
+	}
+	if src.zr != nil {
+		defer src.zr.Close()
+	}
+	line, _, err := src.next()
+	if err != nil {
+		return 0, false
+	}
+	var r Record
+	var d decoder
+	if d.decode(line, &r) != nil {
+		return 0, false
+	}
+	return r.TS, true
+}
+
+// startAt lets the files before idx go and reads files[idx] from off.
+func (l *Log) startAt(idx int, off int64) error {
+	l.mu.Lock()
+	for _, fl := range l.files[:idx] {
+		fl.f.Close()
+	}
+	l.files = append(l.files[:0], l.files[idx:]...)
+	fl := l.files[0]
+	l.mu.Unlock()
+	var buf []byte
+	if l.src != nil {
+		buf = l.src.buf
+		if l.src.zr != nil {
+			l.src.zr.Close()
+		}
+	} else {
+		buf = make([]byte, 0, 64<<10)
+	}
+	src, err := newSource(fl, off, buf)
+	if err != nil {
+		return err
+	}
+	l.src, l.checked = src, false
+	return nil
+}
+
+// Position is where the reader is: after the last entry it consumed.
+func (l *Log) Position() Pos {
+	if l.src == nil {
+		return Pos{}
+	}
+	return Pos{File: l.src.file.id, Off: l.src.consumed()}
+}
+
+// Next returns the next complete line, joining the daemon's 16 KiB pieces;
+// io.EOF when there is none yet (wait on Wake, or call Flush once the
+// container has stopped).
+func (l *Log) Next(out *Line) error {
+	if l.src == nil {
+		if err := l.startAt(0, 0); err != nil {
+			return err
+		}
+	}
+	for {
+		line, end, err := l.src.next()
+		if errors.Is(err, io.EOF) {
+			if more, err := l.endOfFile(); err != nil || !more {
+				if err == nil {
+					err = io.EOF
+				}
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := l.dec.decode(line, &l.rec); err != nil {
+			if err := l.badEntry(end - int64(len(line)) - 1); err != nil {
+				return err
+			}
+			continue
+		}
+		id := l.src.file.id
+		if l.join(out, Pos{File: id, Off: end - int64(len(line)) - 1}, Pos{File: id, Off: end}) {
+			return nil
+		}
+	}
+}
+
+// join adds the decoded entry to its stream's partial line, and fills out
+// when a line is complete.
+func (l *Log) join(out *Line, start, end Pos) bool {
+	r := &l.rec
+	s := r.Stream
+	p := &l.part[s]
+	complete := len(r.Log) > 0 && r.Log[len(r.Log)-1] == '\n'
+	if len(p.data) == 0 && complete {
+		l.fill(out, s, r.TS, r.Log[:len(r.Log)-1], r.Attrs, end, false)
+		return true
+	}
+	if len(p.data) == 0 {
+		p.ts = r.TS
+		p.attrs = append(p.attrs[:0], r.Attrs...)
+		p.start = start
+	}
+	p.data = append(p.data, r.Log...)
+	switch {
+	case complete:
+		l.fill(out, s, p.ts, p.data[:len(p.data)-1], p.attrs, end, false)
+	case len(p.data) >= MaxLine:
+		l.fill(out, s, p.ts, p.data, p.attrs, end, true)
+	default:
+		return false
+	}
+	p.data = p.data[:0]
+	return true
+}
+
+func (l *Log) fill(out *Line, stream byte, ts int64, data, attrs []byte, end Pos, partial bool) {
+	// While the other stream holds a partial line, resuming after this
+	// line would skip that partial's first pieces: resume before it
+	// instead (at-least-once for this rare interleaving).
+	for s := range l.part {
+		if q := &l.part[s]; byte(s) != stream && len(q.data) > 0 && q.start.File == end.File && q.start.Off < end.Off {
+			end = q.start
+		}
+	}
+	*out = Line{Stream: stream, TS: ts, Data: data, Attrs: attrs, Pos: end, Partial: partial}
+}
+
+// Flush returns a pending partial line (a container's final line without
+// '\n'); call it after Next returned io.EOF for a stopped container.
+func (l *Log) Flush(out *Line) bool {
+	for s := range l.part {
+		p := &l.part[s]
+		if len(p.data) > 0 {
+			l.fill(out, byte(s), p.ts, p.data, p.attrs, l.Position(), true)
+			p.data = p.data[:0]
+			return true
+		}
+	}
+	return false
+}
+
+// endOfFile is reached in the file being read: move to the next file when
+// this one is finished (a newer one exists and a second read found nothing
+// more: the daemon renames a file only after its last write), or notice a
+// truncation. more: try reading again.
+func (l *Log) endOfFile() (more bool, err error) {
+	l.mu.Lock()
+	newer := len(l.files) > 1
+	l.mu.Unlock()
+	if !newer {
+		return false, l.checkTruncated()
+	}
+	if !l.checked {
+		l.checked = true
+		return true, nil
+	}
+	if n := l.src.pending(); n > 0 {
+		// A torn last entry in a finished file: not a line the daemon wrote whole.
+		l.mu.Lock()
+		l.lost++
+		l.mu.Unlock()
+	}
+	return true, l.startAt(1, 0)
+}
+
+// checkTruncated notices the live file shrinking under the reader: with
+// max-file=1 the daemon rotates by truncating in place.
+func (l *Log) checkTruncated() error {
+	if l.src.file.gz {
+		return nil
+	}
+	_, size, err := fileID(l.src.file.f)
+	if err != nil {
+		return err
+	}
+	if size >= l.src.consumed()+int64(l.src.pending()) {
+		return nil
+	}
+	l.mu.Lock()
+	l.gap = true
+	l.mu.Unlock()
+	return l.src.reset()
+}
+
+// badEntry handles a line that is no json-file entry. With max-file=1 the
+// daemon truncates the live file in place, and a reader that fell behind
+// finds new content under its old offset: when the line did not start
+// after a '\n', that is what happened, and reading starts again at 0.
+// Otherwise the entry is skipped and counted lost.
+func (l *Log) badEntry(start int64) error {
+	var b [1]byte
+	l.mu.Lock()
+	live := len(l.files) == 1 && !l.src.file.gz
+	l.mu.Unlock()
+	if live && start > 0 {
+		if _, err := l.src.file.f.ReadAt(b[:], start-1); err == nil && b[0] != '\n' {
+			l.mu.Lock()
+			l.gap = true
+			l.mu.Unlock()
+			return l.src.reset()
+		}
+	}
+	l.mu.Lock()
+	l.lost++
+	l.mu.Unlock()
+	return nil
+}
+
+// resync picks up rotations made while the watcher was not looking: every
+// retained file newer than the one being read and not held yet (by its
+// first entry's time: a .gz holds the same content as the plain file it
+// was made from) is held, in order (l.mu held).
+func (l *Log) resync() {
+	names, err := retained(l.dir, l.base)
+	if err != nil || len(l.files) == 0 {
+		return
+	}
+	firsts := make([]int64, len(l.files))
+	for i, fl := range l.files {
+		firsts[i], _ = firstTS(fl)
+	}
+	for _, name := range names {
+		fl, err := openFile(name)
+		if err != nil {
+			continue
+		}
+		ts, ok := firstTS(fl)
+		at := l.insertAt(fl, ts, ok, firsts)
+		if at < 0 {
+			fl.f.Close()
+			continue
+		}
+		l.files = append(l.files[:at], append([]*file{fl}, l.files[at:]...)...)
+		firsts = append(firsts[:at], append([]int64{ts}, firsts[at:]...)...)
+	}
+	l.trim()
+}
+
+// insertAt is where fl goes among the held files, or -1 when it is held
+// already or older than the file being read.
+func (l *Log) insertAt(fl *file, ts int64, ok bool, firsts []int64) int {
+	if !ok || ts <= firsts[0] {
+		return -1
+	}
+	for i, have := range l.files {
+		if have.id == fl.id || firsts[i] == ts {
+			return -1
+		}
+	}
+	for i := 1; i < len(firsts); i++ {
+		if ts < firsts[i] {
+			return i
+		}
+	}
+	return len(l.files)
+}
