@@ -130,6 +130,10 @@ type Spec struct {
 	Env    []string
 	Args   []string // loggen flags: -n, -size, -rate, -prefix, ...
 	Tty    bool
+	// LogDriver is the container's log driver (default json-file) and
+	// LogOpts its --log-opt options (max-size, max-file, compress, ...).
+	LogDriver string
+	LogOpts   map[string]string
 }
 
 // Start creates and starts a container from im and returns its ID.
@@ -146,9 +150,13 @@ func (im *Image) Start(ctx context.Context, cli *client.Client, s Spec) (string,
 
 // Create creates (without starting) a container from im.
 func (im *Image) Create(ctx context.Context, cli *client.Client, s Spec) (string, error) {
+	driver := s.LogDriver
+	if driver == "" {
+		driver = "json-file"
+	}
 	resp, err := cli.ContainerCreate(ctx, &container.Config{
 		Image: im.Ref, Cmd: s.Args, Labels: s.Labels, Env: s.Env, Tty: s.Tty,
-	}, &container.HostConfig{NetworkMode: "none", LogConfig: container.LogConfig{Type: "json-file"}}, nil, nil, s.Name)
+	}, &container.HostConfig{NetworkMode: "none", LogConfig: container.LogConfig{Type: driver, Config: s.LogOpts}}, nil, nil, s.Name)
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", s.Name, err)
 	}

@@ -95,8 +95,10 @@ func TestLaggingReaderCountsTheFilesItLetGo(t *testing.T) {
 	const n = 1000
 	for i := 1; i < n; i++ {
 		d.write("stdout", fmt.Sprintf("line %d\n", i))
-		if i%20 == 0 {
-			time.Sleep(2 * time.Millisecond) // let the watcher see each rotation
+		if i%10 == 0 {
+			// ~12 lines fill a file: the daemon needs far longer for its
+			// max-size than the watcher needs to see a rotation.
+			time.Sleep(2 * time.Millisecond)
 		}
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -44,9 +44,10 @@ type Log struct {
 	opts      Options
 	wake      chan struct{}
 
-	mu    sync.Mutex
-	files []*file // held open: [0] is being read, the rest newer, in order
-	lost  int64   // entries of files let go unread, not yet reported
+	mu     sync.Mutex
+	closed bool
+	files  []*file // held open: [0] is being read, the rest newer, in order
+	lost   int64   // entries of files let go unread, not yet reported
 	// gap: the resume position's file was gone; entries between it and
 	// the oldest retained file could not be counted.
 	gap bool
@@ -80,7 +81,7 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 		}
 	}
 	names, err := retained(l.dir, l.base)
-	if err == nil && len(names) == 0 {
+	if err == nil && len(names) == 0 && opts.Watcher == nil {
 		err = fmt.Errorf("%s: no log file", l.dir)
 	}
 	if err != nil {
@@ -96,7 +97,7 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 		l.appendFile(fl)
 		l.mu.Unlock()
 	}
-	if len(l.files) == 0 {
+	if len(l.files) == 0 && len(names) > 0 {
 		l.Close()
 		return nil, fmt.Errorf("%s: no readable log file", l.dir)
 	}
@@ -116,7 +117,7 @@ func (l *Log) Close() {
 	for _, fl := range l.files {
 		fl.f.Close()
 	}
-	l.files = nil
+	l.files, l.closed = nil, true
 	if l.src != nil && l.src.zr != nil {
 		l.src.zr.Close()
 	}
@@ -159,7 +160,7 @@ func (l *Log) notify(name []byte, created bool) {
 		if fl, err := openFile(filepath.Join(l.dir, l.base)); err == nil {
 			l.mu.Lock()
 			missed := false
-			if l.files != nil {
+			if !l.closed {
 				missed = !l.appendFile(fl) && created
 			} else {
 				fl.f.Close()
@@ -276,6 +277,10 @@ func (l *Log) startAt(idx int, off int64) error {
 		fl.f.Close()
 	}
 	l.files = append(l.files[:0], l.files[idx:]...)
+	if len(l.files) == 0 {
+		l.mu.Unlock()
+		return nil // no file yet: Next starts at the first one
+	}
 	fl := l.files[0]
 	l.mu.Unlock()
 	var buf []byte
@@ -308,6 +313,12 @@ func (l *Log) Position() Pos {
 // container has stopped).
 func (l *Log) Next(out *Line) error {
 	if l.src == nil {
+		l.mu.Lock()
+		none := len(l.files) == 0
+		l.mu.Unlock()
+		if none {
+			return io.EOF // the daemon has not created the file yet
+		}
 		if err := l.startAt(0, 0); err != nil {
 			return err
 		}
