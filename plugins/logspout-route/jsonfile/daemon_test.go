@@ -127,3 +127,16 @@ func (d *daemonLog) gzip(name string) {
 	_ = out.Close()
 	_ = os.Remove(name)
 }
+
+// setRunning records the container's state as the daemon does: a new
+// config.v2.json renamed into place.
+func (d *daemonLog) setRunning(running bool) {
+	b, _ := json.Marshal(map[string]any{"ID": d.id, "State": map[string]any{"Running": running, "Pid": 1}})
+	tmp := filepath.Join(d.dir, d.id, ".tmp-config.v2.json")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(d.dir, d.id, "config.v2.json")); err != nil {
+		d.t.Fatal(err)
+	}
+}

@@ -124,3 +124,37 @@ func TestLaggingReaderCountsTheFilesItLetGo(t *testing.T) {
 		prev = i
 	}
 }
+
+func TestNoticesTheContainerStopping(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	d := newDaemonLog(t, 0, 1, false)
+	d.setRunning(true)
+	l, err := Open(d.dir, d.id, Options{Watcher: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if run, err := l.Running(); err != nil || !run {
+		t.Fatalf("running %v %v", run, err)
+	}
+	d.write("stdout", "last\n")
+	d.setRunning(false)
+	deadline := time.After(5 * time.Second)
+	for !l.StateChanged() {
+		select {
+		case <-l.Wake():
+		case <-deadline:
+			t.Fatal("no state change seen")
+		}
+	}
+	if run, err := l.Running(); err != nil || run {
+		t.Fatalf("running %v %v after the stop", run, err)
+	}
+	if got := readAll(t, l); len(got) != 1 {
+		t.Fatalf("%v", got)
+	}
+}

@@ -1,11 +1,14 @@
 package jsonfile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // Options configure a Log.
@@ -44,6 +47,8 @@ type Log struct {
 	opts      Options
 	wake      chan struct{}
 
+	stateChanged atomic.Bool
+
 	mu     sync.Mutex
 	closed bool
 	files  []*file // held open: [0] is being read, the rest newer, in order
@@ -56,6 +61,8 @@ type Log struct {
 	dec     decoder
 	rec     Record
 	part    [3]partial
+	open    [3]Pos // per stream: before the first piece of a line not ended yet
+	resume  Pos
 	checked bool // EOF seen after a newer file appeared: the file is finished
 }
 
@@ -63,7 +70,6 @@ type partial struct {
 	data  []byte
 	attrs []byte
 	ts    int64
-	start Pos // position before its first entry
 }
 
 // Open holds the retained files of container id's log under
@@ -151,6 +157,11 @@ func (l *Log) trim() {
 
 // notify is called by the watcher for an event on the log's directory.
 func (l *Log) notify(name []byte, created bool) {
+	if string(name) == configName {
+		l.stateChanged.Store(true)
+		l.signal()
+		return
+	}
 	if string(name) != l.base && name != nil {
 		return
 	}
@@ -173,10 +184,40 @@ func (l *Log) notify(name []byte, created bool) {
 			l.mu.Unlock()
 		}
 	}
+	l.signal()
+}
+
+func (l *Log) signal() {
 	select {
 	case l.wake <- struct{}{}:
 	default:
 	}
+}
+
+// configName is the daemon's record of a container (its state included),
+// rewritten (temp file, rename) at every state change.
+const configName = "config.v2.json"
+
+// StateChanged reports, once, that the daemon rewrote the container's
+// config since the last call: it may have stopped.
+func (l *Log) StateChanged() bool { return l.stateChanged.Swap(false) }
+
+// Running reads the container's state from the daemon's config.v2.json.
+// The daemon records a stop only after its log copier has written the
+// container's last entry (daemon: Reset waits for the copier), so a
+// reader that finds the log at its end after that has read everything.
+func (l *Log) Running() (bool, error) {
+	b, err := os.ReadFile(filepath.Join(l.dir, configName))
+	if err != nil {
+		return false, err
+	}
+	var c struct {
+		State struct{ Running bool }
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return false, fmt.Errorf("%s: %w", configName, err)
+	}
+	return c.State.Running, nil
 }
 
 // Lost returns how many entries were let go unread since the last call,
@@ -296,7 +337,7 @@ func (l *Log) startAt(idx int, off int64) error {
 	if err != nil {
 		return err
 	}
-	l.src, l.checked = src, false
+	l.src, l.checked, l.open = src, false, [3]Pos{}
 	return nil
 }
 
@@ -312,15 +353,30 @@ func (l *Log) Position() Pos {
 // io.EOF when there is none yet (wait on Wake, or call Flush once the
 // container has stopped).
 func (l *Log) Next(out *Line) error {
+	for {
+		r, err := l.NextEntry()
+		if err != nil {
+			return err
+		}
+		if l.join(out, r) {
+			return nil
+		}
+	}
+}
+
+// NextEntry returns the next entry as the daemon wrote it: a line ending
+// in '\n' or a 16 KiB piece of one (valid until the next call); io.EOF when
+// there is none yet. Resume tells where to start again after it.
+func (l *Log) NextEntry() (*Record, error) {
 	if l.src == nil {
 		l.mu.Lock()
 		none := len(l.files) == 0
 		l.mu.Unlock()
 		if none {
-			return io.EOF // the daemon has not created the file yet
+			return nil, io.EOF // the daemon has not created the file yet
 		}
 		if err := l.startAt(0, 0); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for {
@@ -330,48 +386,69 @@ func (l *Log) Next(out *Line) error {
 				if err == nil {
 					err = io.EOF
 				}
-				return err
+				return nil, err
 			}
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
+		start := end - int64(len(line)) - 1
 		if err := l.dec.decode(line, &l.rec); err != nil {
-			if err := l.badEntry(end - int64(len(line)) - 1); err != nil {
-				return err
+			if err := l.badEntry(start); err != nil {
+				return nil, err
 			}
 			continue
 		}
 		id := l.src.file.id
-		if l.join(out, Pos{File: id, Off: end - int64(len(line)) - 1}, Pos{File: id, Off: end}) {
-			return nil
+		l.track(Pos{File: id, Off: start}, Pos{File: id, Off: end})
+		return &l.rec, nil
+	}
+}
+
+// track sets the resume position after an entry: right after it, unless
+// another stream has a line open (pieces read, its '\n' not yet): then
+// before that line's first piece, which a resume must read again
+// (at-least-once for lines longer than 16 KiB interleaved across streams).
+func (l *Log) track(start, end Pos) {
+	r := &l.rec
+	if len(r.Log) > 0 && r.Log[len(r.Log)-1] == '\n' {
+		l.open[r.Stream] = Pos{}
+	} else if l.open[r.Stream].IsZero() {
+		l.open[r.Stream] = start
+	}
+	l.resume = end
+	for s, o := range l.open {
+		if byte(s) != r.Stream && o.File == end.File && !o.IsZero() && o.Off < l.resume.Off {
+			l.resume = o
 		}
 	}
 }
 
-// join adds the decoded entry to its stream's partial line, and fills out
-// when a line is complete.
-func (l *Log) join(out *Line, start, end Pos) bool {
-	r := &l.rec
+// Resume is where to start again so that nothing after the last entry
+// returned is missed.
+func (l *Log) Resume() Pos { return l.resume }
+
+// join adds the entry to its stream's partial line, and fills out when a
+// line is complete.
+func (l *Log) join(out *Line, r *Record) bool {
 	s := r.Stream
 	p := &l.part[s]
 	complete := len(r.Log) > 0 && r.Log[len(r.Log)-1] == '\n'
 	if len(p.data) == 0 && complete {
-		l.fill(out, s, r.TS, r.Log[:len(r.Log)-1], r.Attrs, end, false)
+		l.fill(out, s, r.TS, r.Log[:len(r.Log)-1], r.Attrs, false)
 		return true
 	}
 	if len(p.data) == 0 {
 		p.ts = r.TS
 		p.attrs = append(p.attrs[:0], r.Attrs...)
-		p.start = start
 	}
 	p.data = append(p.data, r.Log...)
 	switch {
 	case complete:
-		l.fill(out, s, p.ts, p.data[:len(p.data)-1], p.attrs, end, false)
+		l.fill(out, s, p.ts, p.data[:len(p.data)-1], p.attrs, false)
 	case len(p.data) >= MaxLine:
-		l.fill(out, s, p.ts, p.data, p.attrs, end, true)
+		l.fill(out, s, p.ts, p.data, p.attrs, true)
 	default:
 		return false
 	}
@@ -379,16 +456,8 @@ func (l *Log) join(out *Line, start, end Pos) bool {
 	return true
 }
 
-func (l *Log) fill(out *Line, stream byte, ts int64, data, attrs []byte, end Pos, partial bool) {
-	// While the other stream holds a partial line, resuming after this
-	// line would skip that partial's first pieces: resume before it
-	// instead (at-least-once for this rare interleaving).
-	for s := range l.part {
-		if q := &l.part[s]; byte(s) != stream && len(q.data) > 0 && q.start.File == end.File && q.start.Off < end.Off {
-			end = q.start
-		}
-	}
-	*out = Line{Stream: stream, TS: ts, Data: data, Attrs: attrs, Pos: end, Partial: partial}
+func (l *Log) fill(out *Line, stream byte, ts int64, data, attrs []byte, partial bool) {
+	*out = Line{Stream: stream, TS: ts, Data: data, Attrs: attrs, Pos: l.resume, Partial: partial}
 }
 
 // Flush returns a pending partial line (a container's final line without
@@ -397,7 +466,7 @@ func (l *Log) Flush(out *Line) bool {
 	for s := range l.part {
 		p := &l.part[s]
 		if len(p.data) > 0 {
-			l.fill(out, byte(s), p.ts, p.data, p.attrs, l.Position(), true)
+			l.fill(out, byte(s), p.ts, p.data, p.attrs, true)
 			p.data = p.data[:0]
 			return true
 		}
