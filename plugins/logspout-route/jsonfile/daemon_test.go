@@ -37,6 +37,10 @@ func newDaemonLog(t *testing.T, maxSize int64, maxFile int, compress bool) *daem
 	if err := os.Mkdir(filepath.Join(root, id), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	hc, _ := json.Marshal(map[string]any{"LogConfig": map[string]any{"Type": "json-file", "Config": map[string]string{"max-file": fmt.Sprint(maxFile)}}})
+	if err := os.WriteFile(filepath.Join(root, id, "hostconfig.json"), hc, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d.open()
 	t.Cleanup(func() { d.f.Close() })
 	return d

@@ -94,6 +94,8 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 		l.Close()
 		return nil, err
 	}
+	// Every retained file is held, whatever Keep says.
+	l.opts.Keep = max(l.opts.Keep, len(names))
 	for _, name := range names {
 		fl, err := openFile(name)
 		if err != nil {
@@ -267,7 +269,7 @@ func (l *Log) Seek(p Pos, ts int64) (bool, error) {
 // SeekTime moves the reader to the newest file whose first entry is older
 // than ts, so that every entry at or after ts is read (the caller skips the
 // ones at or before its resume point). gap reports that the oldest file
-// starts after ts: entries between are gone.
+// starts after ts: entries between may be gone (or there were none).
 func (l *Log) SeekTime(ts int64) (gap bool, err error) {
 	l.mu.Lock()
 	files := append([]*file(nil), l.files...)
@@ -282,11 +284,6 @@ func (l *Log) SeekTime(ts int64) (gap bool, err error) {
 		if i == 0 && ok && first > ts {
 			gap = true
 		}
-	}
-	if gap {
-		l.mu.Lock()
-		l.gap = true
-		l.mu.Unlock()
 	}
 	return gap, l.startAt(idx, 0)
 }

@@ -1,0 +1,167 @@
+package jsonfile
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Source opens containers' json-file logs under Dir (the daemon's
+// <DockerRootDir>/containers, mounted read-only).
+type Source struct {
+	Dir     string
+	Watcher *Watcher
+	// OnLost is told of entries let go unread (n) and of positions whose
+	// file was gone (gap: the entries in between could not be counted).
+	OnLost func(id string, n int64, gap bool)
+}
+
+// Readable reports whether container id's live log can be opened.
+func (s *Source) Readable(id string) bool {
+	f, err := os.Open(LogPath(s.Dir, id))
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// maxFile is the container's max-file log option from the daemon's
+// hostconfig.json (1 when unset, as the daemon's default).
+func (s *Source) maxFile(id string) int {
+	b, err := os.ReadFile(filepath.Join(s.Dir, id, "hostconfig.json"))
+	if err != nil {
+		return 1
+	}
+	var hc struct {
+		LogConfig struct{ Config map[string]string }
+	}
+	if json.Unmarshal(b, &hc) != nil {
+		return 1
+	}
+	n, err := strconv.Atoi(hc.LogConfig.Config["max-file"])
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// Open reads container id's log after from: exactly when from's file is
+// still there and ends an entry stamped fromNS, else from the first file
+// holding fromNS (every entry stamped fromNS included; the caller skips
+// what it delivered). A zero from and fromNS read everything retained.
+// With follow it waits for new entries until done is closed or the
+// container stops.
+func (s *Source) Open(done <-chan struct{}, id string, from Pos, fromNS int64, follow bool) (*Follower, error) {
+	opts := Options{Keep: s.maxFile(id)}
+	if follow {
+		opts.Watcher = s.Watcher
+	}
+	l, err := Open(s.Dir, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	f := &Follower{l: l, id: id, src: s, follow: follow, done: done, checkState: true}
+	if !from.IsZero() {
+		if f.exact, err = l.Seek(from, fromNS); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	if !f.exact && fromNS > 0 {
+		gap, err := l.SeekTime(fromNS)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		// The saved position's file is gone and the oldest retained entry
+		// is newer than it: entries may have been rotated away meanwhile.
+		f.resumeGap = gap && !from.IsZero()
+	}
+	return f, nil
+}
+
+// Follower yields one container's entries in order.
+type Follower struct {
+	l          *Log
+	id         string
+	src        *Source
+	follow     bool
+	done       <-chan struct{}
+	exact      bool
+	checkState bool
+	stopped    bool
+	resumeGap  bool
+}
+
+// ErrDone is returned by Next when done was closed.
+var ErrDone = errors.New("reader closed")
+
+// Exact reports that reading started right after the position given to
+// Open: no entry stamped at that time is read again.
+func (f *Follower) Exact() bool { return f.exact }
+
+// Resume is where to start again after the last entry Next returned.
+func (f *Follower) Resume() Pos { return f.l.Resume() }
+
+// Next returns the next entry: stream, time, and its log text (a line
+// with its '\n' or a piece of one), valid until the next call. io.EOF at
+// the end: without follow the log's current end, with follow once the
+// container has stopped and its last entry is read.
+func (f *Follower) Next() (byte, int64, []byte, error) {
+	for {
+		r, err := f.l.NextEntry()
+		if err == nil {
+			return r.Stream, r.TS, r.Log, nil
+		}
+		if !errors.Is(err, io.EOF) {
+			return 0, 0, nil, err
+		}
+		f.reportLost()
+		if !f.follow || f.stopped {
+			return 0, 0, nil, io.EOF
+		}
+		if f.checkState || f.l.StateChanged() {
+			f.checkState = false
+			if !f.running() {
+				f.stopped = true
+				continue // read once more: the daemon wrote the last entry before the stop
+			}
+		}
+		select {
+		case <-f.l.Wake():
+		case <-f.done:
+			return 0, 0, nil, ErrDone
+		}
+	}
+}
+
+// running is false once the daemon recorded the container stopped (or its
+// directory is gone).
+func (f *Follower) running() bool {
+	run, err := f.l.Running()
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	return err != nil || run
+}
+
+func (f *Follower) reportLost() {
+	n, gap := f.l.Lost()
+	gap = gap || f.resumeGap
+	f.resumeGap = false
+	if (n > 0 || gap) && f.src.OnLost != nil {
+		f.src.OnLost(f.id, n, gap)
+	}
+}
+
+// Close releases the files and the watch.
+func (f *Follower) Close() error {
+	f.reportLost()
+	f.l.Close()
+	return nil
+}

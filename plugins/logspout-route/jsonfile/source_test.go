@@ -1,0 +1,132 @@
+package jsonfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+)
+
+// drain reads f to io.EOF and returns the entries' text.
+func drain(t *testing.T, f *Follower) []string {
+	t.Helper()
+	var out []string
+	for {
+		_, _, data, err := f.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(data))
+	}
+}
+
+func TestFollowerEndsWhenTheContainerStopsAndResumesExactly(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	d := newDaemonLog(t, 1500, 3, false) // ~20 lines a file: line 30's file is renamed, not deleted
+	d.setRunning(true)
+	var lost []string
+	src := &Source{Dir: d.dir, Watcher: w, OnLost: func(id string, n int64, gap bool) { lost = append(lost, fmt.Sprint(n, gap)) }}
+	if !src.Readable(d.id) || src.Readable("nope") {
+		t.Fatal("Readable")
+	}
+	f, err := src.Open(make(chan struct{}), d.id, Pos{}, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for i := range 50 {
+			d.write("stdout", fmt.Sprintf("line %d\n", i))
+			time.Sleep(time.Millisecond)
+		}
+		d.setRunning(false)
+	}()
+	var got []string
+	var resume Pos
+	var resumeNS int64
+	for {
+		_, ns, data, err := f.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(data))
+		if len(got) == 30 {
+			resume, resumeNS = f.Resume(), ns
+		}
+	}
+	f.Close()
+	if len(got) != 50 || got[49] != "line 49\n" {
+		t.Fatalf("%d lines, last %q", len(got), got[len(got)-1])
+	}
+	// A restart at line 30's position: exact, even though rotations renamed
+	// its file meanwhile.
+	f, err = src.Open(make(chan struct{}), d.id, resume, resumeNS, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := drain(t, f)
+	f.Close()
+	if !f.Exact() || len(rest) != 20 || rest[0] != "line 30\n" {
+		t.Fatalf("exact %v, %d lines from %q", f.Exact(), len(rest), rest[:1])
+	}
+	if len(lost) != 0 {
+		t.Errorf("lost reported: %v", lost)
+	}
+}
+
+func TestFollowerFallsBackToTheTimeWhenTheFileIsGone(t *testing.T) {
+	d := newDaemonLog(t, 600, 2, true)
+	var stamps []int64
+	for i := range 60 {
+		d.write("stdout", fmt.Sprintf("line %d\n", i))
+		stamps = append(stamps, d.ts.UnixNano())
+	}
+	src := &Source{Dir: d.dir}
+	gone := Pos{File: FileID{Dev: 1, Ino: 12345}, Off: 100}
+	f, err := src.Open(nil, d.id, gone, stamps[55], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rest := drain(t, f)
+	if f.Exact() || len(rest) < 5 || rest[len(rest)-5] != "line 55\n" {
+		t.Fatalf("exact %v, %v", f.Exact(), rest)
+	}
+}
+
+func TestFollowerStopsWhenDoneCloses(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	d := newDaemonLog(t, 0, 1, false)
+	d.setRunning(true)
+	done := make(chan struct{})
+	f, err := (&Source{Dir: d.dir, Watcher: w}).Open(done, d.id, Pos{}, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	close(done)
+	if _, _, _, err := f.Next(); !errors.Is(err, ErrDone) {
+		t.Fatalf("%v", err)
+	}
+	if w.Watched() != 1 {
+		t.Fatalf("watched %d", w.Watched())
+	}
+	f.Close()
+	if w.Watched() != 0 {
+		t.Fatalf("watch kept after Close")
+	}
+}
