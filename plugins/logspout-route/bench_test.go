@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"encoding/binary"
 	"io"
 	"strings"
 	"testing"
@@ -11,8 +11,31 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/lightship-ci/lightship/pkg/testkit/logsink"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/engine"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/pump"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/route"
 	"github.com/sirupsen/logrus"
 )
+
+// cannedLogs serves one canned daemon log stream, and is the daemon of a
+// single running container.
+type cannedLogs struct {
+	info logs.ContainerInfo
+	log  []byte
+}
+
+func (c *cannedLogs) Logs(context.Context, string, engine.LogsOptions) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(c.log)), nil
+}
+
+// frame builds one multiplexed-stream frame.
+func frame(stream byte, payload string) []byte {
+	b := make([]byte, 8, 8+len(payload))
+	b[0] = stream
+	binary.BigEndian.PutUint32(b[4:], uint32(len(payload)))
+	return append(b, payload...)
+}
 
 // BenchmarkPipelineToTCP measures logspout-route's own cost per line: frame
 // decode, reassembly, dispatch, queue, logstash JSON and the TCP write, with
@@ -24,7 +47,7 @@ func BenchmarkPipelineToTCP(b *testing.B) {
 			var in bytes.Buffer
 			line := strings.Repeat("x", 99) + "\n"
 			for i := 0; i < lines; i++ {
-				in.Write(frame(1, string(appendRFC3339Nano(nil, int64(1e18)+int64(i)))+" "+line))
+				in.Write(frame(1, string(logs.AppendRFC3339Nano(nil, int64(1e18)+int64(i)))+" "+line))
 			}
 			sink, err := logsink.StartTCP("127.0.0.1:0", logsink.Options{CountOnly: true})
 			if err != nil {
@@ -35,21 +58,22 @@ func BenchmarkPipelineToTCP(b *testing.B) {
 			log.SetOutput(io.Discard)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			eng := &fakeEngine{info: containerInfo{ID: "c", Name: "/c", LogDriver: "json-file"}, plain: in.Bytes()}
-			st := &stateStore{}
-			rt := newRouter(ctx, log, routerConfig{QueueSize: 10000, ResendTail: 1000, Batch: 1024, WriteTimeout: time.Minute, Formats: &formatConfig{RawFormat: defaultRawFormat}}, metrics.NewSet(), st)
-			p := newPump(eng, log, rt, st, pumpConfig{})
-			rt.pump = func() *pump { return p }
-			r, _ := parseRouteURI(format + "://" + sink.Addr())
-			if err := rt.add(r); err != nil {
+			eng := &cannedLogs{info: logs.ContainerInfo{ID: "c", Name: "/c", LogDriver: "json-file"}, log: in.Bytes()}
+			reg := logs.NewRegistry()
+			adapters := route.Builtin()
+			rt := route.New(log, route.Config{QueueSize: 10000, ResendTail: 1000, Batch: 1024, WriteTimeout: time.Minute,
+				Formats: &route.Formats{RawFormat: route.DefaultRawFormat}}, adapters, metrics.NewSet(), reg)
+			defer rt.Stop()
+			r, _ := adapters.ParseURI(format + "://" + sink.Addr())
+			if err := rt.Add(r); err != nil {
 				b.Fatal(err)
 			}
+			src := &engine.Source{API: eng}
 			b.ResetTimer()
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				c := &container{id: "c", info: &eng.info}
-				c.logstashPrefix, c.logstashSuffix, _ = logstashConfig{}.containerParts(c.info)
-				if err := p.stream(ctx, c, false, nil); err != nil {
+				c := logs.NewContainer("c", &eng.info, logs.Pos{})
+				if err := pump.ReadOnce(ctx, src, rt, c); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -59,27 +83,5 @@ func BenchmarkPipelineToTCP(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(want), "ns/line")
 		})
-	}
-}
-
-// BenchmarkStateFlush is the gap after a beats ACK in which a crash would
-// make the window go out again: one state write (100 containers).
-func BenchmarkStateFlush(b *testing.B) {
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	st, err := loadState(b.TempDir()+"/state.json", log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := newPump(nil, log, nil, st, pumpConfig{})
-	for i := 0; i < 100; i++ {
-		id := strings.Repeat(string(rune('a'+i%26)), 60) + fmt.Sprintf("%04d", i)
-		p.ctrs[id] = &container{id: id, tracked: true, readPos: pos{NS: int64(i) * 1e9, N: 1}}
-	}
-	st.pump = p
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p.ctrs["aaaa"] = &container{id: "aaaa", tracked: true, readPos: pos{NS: int64(i), N: 1}} // a change every time
-		st.flushSoon()
 	}
 }

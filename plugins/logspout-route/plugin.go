@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -12,12 +10,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	lumberlog "github.com/elastic/go-lumber/log"
+	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/api"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/engine"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/pump"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/route"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/state"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 )
@@ -54,7 +57,8 @@ type Settings struct {
 	IncludeRegex   string
 	DecodeJSON     string
 
-	routes   []*Route
+	adapters *route.Registry
+	routes   []*logs.Route
 	includeR *regexp.Regexp
 }
 
@@ -73,7 +77,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.IntFlag{Name: "batch_size", Usage: "lines per write (stream transports) or per lumberjack window (beats)", Value: 1024, EnvVars: plugin.EnvVars("batch_size", "BATCH_SIZE"), Destination: &s.BatchSize},
 		&cli.DurationFlag{Name: "write_timeout", Usage: "a sink that accepts nothing (or a beats server that does not ACK) for this long is reconnected", Value: 30 * time.Second, EnvVars: plugin.EnvVars("write_timeout", "WRITE_TIMEOUT"), Destination: &s.WriteTimeout},
 		&cli.StringFlag{Name: "debug", Usage: "any value turns on debug logs (logspout's DEBUG)", EnvVars: plugin.EnvVars("debug", "DEBUG"), Destination: &s.Debug},
-		&cli.StringFlag{Name: "raw_format", Usage: "Go template per line for raw routes ({{.Data}}, {{.Source}}, {{.Time}}, {{.Container.Name}}, toJSON); the default needs no template run", Value: defaultRawFormat, EnvVars: plugin.EnvVars("raw_format", "RAW_FORMAT"), Destination: &s.RawFormat},
+		&cli.StringFlag{Name: "raw_format", Usage: "Go template per line for raw routes ({{.Data}}, {{.Source}}, {{.Time}}, {{.Container.Name}}, toJSON); the default needs no template run", Value: route.DefaultRawFormat, EnvVars: plugin.EnvVars("raw_format", "RAW_FORMAT"), Destination: &s.RawFormat},
 		&cli.StringFlag{Name: "syslog_format", Usage: "rfc5424 or rfc3164", Value: "rfc5424", EnvVars: plugin.EnvVars("syslog_format", "SYSLOG_FORMAT"), Destination: &s.SyslogFormat},
 		&cli.StringFlag{Name: "syslog_priority", Usage: "syslog priority template (per container and stream)", Value: "{{.Priority}}", EnvVars: plugin.EnvVars("syslog_priority", "SYSLOG_PRIORITY"), Destination: &s.SyslogPriority},
 		&cli.StringFlag{Name: "syslog_hostname", Usage: "syslog hostname template; /etc/host_hostname wins when present", Value: "{{.Container.Config.Hostname}}", EnvVars: plugin.EnvVars("syslog_hostname", "SYSLOG_HOSTNAME"), Destination: &s.SyslogHostname},
@@ -112,7 +116,8 @@ func (s *Settings) Validate(env *plugin.Env) error {
 	if len(env.Args) > 0 && env.Args[0] != "" {
 		uris = env.Args[0] // logspout: a route URI argument replaces ROUTE_URIS
 	}
-	routes, err := parseRouteURIs(uris)
+	s.adapters = route.Builtin()
+	routes, err := s.adapters.ParseURIs(uris)
 	if err != nil {
 		return plugin.Invalid("route_uris", "%v", err)
 	}
@@ -142,46 +147,43 @@ func (s *Settings) Validate(env *plugin.Env) error {
 			return plugin.Invalid("include_containers_regex", "%v", err)
 		}
 	}
-	if setting, err := s.formats().validate(); err != nil {
+	if setting, err := s.formats().Validate(); err != nil {
 		return plugin.Invalid(setting, "%v", err)
 	}
 	return nil
 }
 
-func (s *Settings) formats() *formatConfig {
-	return &formatConfig{
+func (s *Settings) formats() *route.Formats {
+	return &route.Formats{
 		RawFormat: s.RawFormat, SyslogFormat: s.SyslogFormat, SyslogPrio: s.SyslogPriority,
 		SyslogHost: s.SyslogHostname, SyslogTag: s.SyslogTag, SyslogPID: s.SyslogPID, SyslogSD: s.SyslogSD,
 		SyslogFraming: s.SyslogFraming,
-		Logstash: logstashConfig{
+		Logstash: route.LogstashConfig{
 			Fields: s.LogstashFields, Tags: s.LogstashTags, DecodeJSON: s.DecodeJSON,
-			DockerLabels: s.DockerLabels != "", Include: splitList(s.Include), IncludeRe: s.includeR,
-			HostHostname: readHostHostname(),
+			DockerLabels: s.DockerLabels != "", Include: logs.SplitList(s.Include), IncludeRe: s.includeR,
+			HostHostname: route.ReadHostHostname(),
 		},
 	}
 }
 
 // Execute runs until the context ends (SIGTERM): it never exits because a
-// sink or the daemon went away.
+// sink or the daemon went away. The stages are built in one line: state,
+// routes, pump (reading into the routes), API (given both).
 func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	log := env.Log
 	if s.Debug != "" {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	tlsCfg, err := s.tlsConfig(env)
+	tlsCfg, err := httpx.TLSConfig(env.Common.SkipVerify, env.Common.CACert)
+	if err != nil {
+		return plugin.Invalid("ca_cert", "%v", err)
+	}
+	reg := logs.NewRegistry()
+	st, err := s.openState(log, reg)
 	if err != nil {
 		return err
 	}
-	if s.StatePath != "" {
-		if err := os.MkdirAll(filepath.Dir(s.StatePath), 0o755); err != nil {
-			log.WithError(err).Warn("state directory; positions will not survive a restart")
-		}
-	}
-	state, err := loadState(s.StatePath, log)
-	if err != nil {
-		return plugin.Invalid("state_path", "%v", err)
-	}
-	eng, err := newEngineClient(ctx)
+	eng, err := engine.NewClient(ctx)
 	if err != nil && eng == nil {
 		return &plugin.SettingsError{Setting: "DOCKER_HOST", Msg: err.Error()}
 	}
@@ -189,108 +191,93 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 		log.WithError(err).Warn("docker daemon not answering yet; retrying")
 	}
 	set := metrics.NewSet()
-	rctx, cancelRoutes := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRoutes()
-	rt := newRouter(rctx, log, routerConfig{
+	rt := route.New(log, route.Config{
 		QueueSize: s.QueueSize, ResendTail: s.ResendTail, WriteTimeout: s.WriteTimeout,
-		Batch: s.BatchSize, TLS: tlsCfg, Formats: s.formats(),
-	}, set, state)
-	p := newPump(eng, log, rt, state, pumpConfig{
-		AllowTTY: s.AllowTTY, Exclude: parseExcludeLabels(s.ExcludeLabels), Backlog: s.Backlog,
-		Logstash: rt.cfg.Formats.Logstash,
+		Batch: s.BatchSize, TLS: tlsCfg, Formats: s.formats(), OnAck: st.FlushSoon,
+	}, s.adapters, set, reg)
+	defer rt.Stop()
+	p := pump.New(eng, log, rt, st, reg, pump.Config{
+		AllowTTY: s.AllowTTY, Exclude: pump.ParseExcludeLabels(s.ExcludeLabels), Backlog: s.Backlog,
+		Sources: []logs.Source{&engine.Source{API: eng, TailSteps: engine.DefaultTailSteps()}},
 	})
-	rt.pump = func() *pump { return p }
-	state.pump = p
-	set.NewGauge("logspout_route_containers", func() float64 { return float64(len(p.containers())) })
+	set.NewGauge("logspout_route_containers", func() float64 { return float64(reg.Len()) })
 	for _, r := range s.routes {
-		if err := rt.add(r); err != nil {
+		if err := rt.Add(r); err != nil {
 			return plugin.Invalid("route_uris", "%v", err)
 		}
 	}
-	a := &api{router: rt, pump: p, routesPath: s.RoutesPath, metrics: set}
-	if err := a.loadRoutes(); err != nil {
+	a := &api.API{Routes: rt, DaemonUp: p.DaemonUp, RoutesPath: s.RoutesPath, Metrics: set}
+	if err := a.LoadRoutes(); err != nil {
 		return plugin.Invalid("routespath", "%v", err)
 	}
-	if s.Port != "off" {
-		ln, err := net.Listen("tcp", net.JoinHostPort(s.BindAddress, s.Port))
-		if err != nil {
-			return fmt.Errorf("http api: %w", err)
-		}
-		srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		log.WithField("addr", ln.Addr().String()).Info("http api listening")
-		announceAddr(ln.Addr().String())
+	stopHTTP, err := s.serveHTTP(log, a)
+	if err != nil {
+		return err
 	}
-	for _, r := range rt.list() {
+	defer stopHTTP()
+	for _, r := range rt.List() {
 		log.WithField("route", r.ID).Infof("routing to %s://%s", r.Adapter, r.Address)
 	}
-	// On shutdown, wake readers waiting on a full queue so they can end.
-	stopWaiting := context.AfterFunc(ctx, func() {
-		for _, rr := range rt.runs() {
-			rr.q.close()
-		}
-	})
-	defer stopWaiting()
-	stateDone := make(chan struct{})
-	go func() {
-		defer close(stateDone)
-		state.run(ctx)
-	}()
-	p.run(ctx)
-	<-stateDone
-	// Readers have stopped. Stop the routes, then write the final positions:
-	// an ACK that arrives while routes stop is still recorded.
-	cancelRoutes()
-	for _, rr := range rt.runs() {
-		<-rr.done
-	}
-	state.flush(false)
-	state.flush(true)
-	state.close()
+	run(ctx, p, rt, st)
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
 }
 
+// openState loads the state file (creating its directory).
+func (s *Settings) openState(log *logrus.Logger, reg *logs.Registry) (*state.Store, error) {
+	if s.StatePath != "" {
+		if err := os.MkdirAll(filepath.Dir(s.StatePath), 0o755); err != nil {
+			log.WithError(err).Warn("state directory; positions will not survive a restart")
+		}
+	}
+	st, err := state.Load(s.StatePath, log, reg)
+	if err != nil {
+		return nil, plugin.Invalid("state_path", "%v", err)
+	}
+	return st, nil
+}
+
+// serveHTTP starts the HTTP API unless PORT=off.
+func (s *Settings) serveHTTP(log *logrus.Logger, a *api.API) (stop func(), err error) {
+	if s.Port == "off" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.BindAddress, s.Port))
+	if err != nil {
+		return nil, fmt.Errorf("http api: %w", err)
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	log.WithField("addr", ln.Addr().String()).Info("http api listening")
+	announceAddr(ln.Addr().String())
+	return func() { srv.Close() }, nil
+}
+
+// run reads until ctx ends, then stops in order: readers, routes, and the
+// final positions (an ACK that arrives while routes stop is still recorded).
+func run(ctx context.Context, p *pump.Pump, rt *route.Router, st *state.Store) {
+	// On shutdown, wake readers waiting on a full queue so they can end.
+	stopWaiting := context.AfterFunc(ctx, rt.CloseQueues)
+	defer stopWaiting()
+	stateDone := make(chan struct{})
+	go func() {
+		defer close(stateDone)
+		st.Run(ctx)
+	}()
+	p.Run(ctx)
+	<-stateDone
+	rt.Stop()
+	st.Flush(false)
+	st.Flush(true)
+	st.Close()
+}
+
 // announceAddr lets tests find a PORT=0 listener: it writes the address to
 // the file named by LOGSPOUT_ROUTE_ADDR_FILE, if set.
 func announceAddr(addr string) {
 	if f := os.Getenv("LOGSPOUT_ROUTE_ADDR_FILE"); f != "" {
-		_ = writeAtomic(f, []byte(addr), false)
+		_ = state.WriteAtomic(f, []byte(addr), false)
 	}
 }
-
-func (s *Settings) tlsConfig(env *plugin.Env) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: env.Common.SkipVerify} //nolint:gosec // the user's skip_verify
-	if ca := env.Common.CACert; ca != "" {
-		pem := []byte(ca)
-		if !strings.Contains(ca, "-----BEGIN") {
-			b, err := os.ReadFile(ca)
-			if err != nil {
-				return nil, plugin.Invalid("ca_cert", "%v", err)
-			}
-			pem = b
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, plugin.Invalid("ca_cert", "no certificate found")
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
-}
-
-// go-lumber's logger is a global read by its goroutines: set it once, here.
-func init() { lumberlog.Logger = quietLumber{} }
-
-// quietLumber silences go-lumber's per-connection chatter.
-type quietLumber struct{}
-
-func (quietLumber) Printf(string, ...interface{}) {}
-func (quietLumber) Println(...interface{})        {}
-func (quietLumber) Print(...interface{})          {}

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// The daemon connection outside the netpoller: bytes both ways, EOF when
+// the peer closes, and Close ends a read waiting on an idle stream.
+func TestPolledUnixConn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peers := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			peers <- c
+		}
+	}()
+
+	c, err := dialDockerUnix(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-peers
+	if _, err := c.Write([]byte("GET /_ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 10)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "GET /_ping" {
+		t.Fatalf("peer read %q, %v", got, err)
+	}
+	go func() {
+		time.Sleep(30 * time.Millisecond) // the reader polls meanwhile
+		peer.Write([]byte("OK"))
+		peer.Close()
+	}()
+	all, err := io.ReadAll(c)
+	if err != nil || string(all) != "OK" {
+		t.Fatalf("read %q, %v; want OK then EOF", all, err)
+	}
+	c.Close()
+
+	// Close from another goroutine ends a read of an idle stream.
+	c2, err := dialDockerUnix(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer (<-peers).Close()
+	res := make(chan error, 1)
+	go func() {
+		_, err := c2.Read(make([]byte, 16))
+		res <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	c2.Close()
+	select {
+	case err := <-res:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the waiting read")
+	}
+	if _, err := dialDockerUnix(context.Background(), filepath.Join(t.TempDir(), "none.sock")); err == nil {
+		t.Fatal("dial of a missing socket succeeded")
+	}
+}

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+)
+
+// pollUnix: off Linux the client dials the socket itself.
+const pollUnix = false
+
+// dialDockerUnix is only used on Linux (see dockerconn_linux.go).
+func dialDockerUnix(context.Context, string) (net.Conn, error) {
+	return nil, errors.New("polled unix connection: Linux only")
+}

@@ -1,0 +1,66 @@
+package route
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
+)
+
+// ParseURIs parses logspout's comma-separated ROUTE_URIS. Each URI is
+// expanded with os.ExpandEnv first, as logspout does.
+func (g *Registry) ParseURIs(s string) ([]*logs.Route, error) {
+	var out []*logs.Route
+	for _, u := range strings.Split(s, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		r, err := g.ParseURI(os.ExpandEnv(u))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ParseURI parses adapter[+transport]://host:port[?filter.*=..&opt=..].
+func (g *Registry) ParseURI(uri string) (*logs.Route, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("route %q: %w", uri, err)
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("route %q: want adapter[+transport]://host:port", uri)
+	}
+	r := &logs.Route{Adapter: u.Scheme, Address: u.Host}
+	for key, vals := range u.Query() {
+		v := ""
+		if len(vals) > 0 {
+			v = vals[len(vals)-1]
+		}
+		switch key {
+		case "filter.id":
+			r.FilterID = v
+		case "filter.name":
+			r.FilterName = v
+		case "filter.labels":
+			r.FilterLabels = logs.SplitList(v)
+		case "filter.sources":
+			r.FilterSources = logs.SplitList(v)
+		default:
+			if r.Options == nil {
+				r.Options = map[string]string{}
+			}
+			r.Options[key] = v
+		}
+	}
+	if err := g.Validate(r); err != nil {
+		return nil, fmt.Errorf("route %q: %w", uri, err)
+	}
+	r.ID = logs.NewRouteID()
+	return r, nil
+}
