@@ -20,16 +20,20 @@ import (
 	"github.com/lightship-ci/lightship/pkg/docsgen"
 	"github.com/lightship-ci/lightship/pkg/drone"
 	"github.com/lightship-ci/lightship/pkg/redact"
-	"github.com/lightship-ci/lightship/pkg/result"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 )
 
-// Plugin is one plugin's settings and behaviour. Its flags write into it
-// (Destination) before Validate runs.
+// Plugin is one plugin's settings. Its flags write into it (Destination)
+// before Validate runs; flag fields stay flag fields.
 type Plugin interface {
-	// Validate checks the settings; its errors exit 2. Use Required and Invalid.
-	Validate(env *Env) error
+	// Validate checks the settings and returns the checked job, which holds
+	// every derived value; its errors exit 2. Use Required and Invalid.
+	Validate(env *Env) (Job, error)
+}
+
+// Job is a plugin's checked work, made by Validate.
+type Job interface {
 	// Execute does the job; its errors exit 1 (a *SettingsError still exits 2).
 	Execute(ctx context.Context, env *Env) error
 }
@@ -61,18 +65,25 @@ type App struct {
 	RuntimeEnvFiles []string
 }
 
-// Main runs the app with the process's arguments and streams, and returns
-// the exit code: os.Exit(plugin.Main(app)).
+// Main runs the app with the process's arguments, environment and
+// streams, and returns the exit code: os.Exit(plugin.Main(app)).
 func Main(a App) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return a.Run(ctx, os.Args, os.Stdout, os.Stderr)
+	return a.RunEnv(ctx, processEnviron(), os.Args, os.Stdout, os.Stderr)
 }
 
-// Run parses args (args[0] is the program name) and the environment, runs
-// the plugin, and returns the exit code. Everything it writes to stdout and
-// stderr passes through the redactor.
+// Run is RunEnv with the process environment.
 func (a App) Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return a.RunEnv(ctx, processEnviron(), args, stdout, stderr)
+}
+
+// RunEnv parses args (args[0] is the program name) and environ (which it
+// does not change), runs the plugin, and returns the exit code. Nothing
+// reads the process environment, so runs may go in parallel. Everything it
+// writes to stdout and stderr passes through the redactor.
+func (a App) RunEnv(ctx context.Context, environ Environ, args []string, stdout, stderr io.Writer) int {
+	env := environ.clone()
 	red := redact.New()
 	out, errOut := red.Writer(stdout), red.Writer(stderr)
 	defer out.Flush()
@@ -83,44 +94,51 @@ func (a App) Run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	// urfave/cli quotes a value it cannot parse, and the Action (where the
 	// parsed values are registered) never runs then: register the raw values
 	// of secret settings first, and again once the env files are loaded.
-	a.preRegisterSecrets(flags, args, red)
-	// An empty PLUGIN_X would keep env_file's PLUGIN_X out (godotenv.Load
-	// does not override set variables): unset empties before and after.
-	unsetEmpty(flags)
+	a.preRegisterSecrets(env, flags, args, red)
+	// An empty PLUGIN_X would keep env_file's PLUGIN_X out (env_file does
+	// not override set variables): drop empties before and after.
+	env.dropEmpty(flags)
 	runtime := a.RuntimeEnvFiles
 	if runtime == nil {
 		runtime = defaultRuntimeEnvFiles()
 	}
-	if err := loadEnvFiles(args, runtime); err != nil {
+	if err := loadEnvFiles(env, args, runtime); err != nil {
 		fmt.Fprintf(errOut, "error: %s\n", red.Scrub(err.Error()))
 		return ExitCode(err)
 	}
-	unsetEmpty(flags)
-	a.preRegisterSecrets(flags, args, red)
+	env.dropEmpty(flags)
+	a.preRegisterSecrets(env, flags, args, red)
 	var runErr error
-	app := a.cliApp(flags, out, errOut)
+	parsed := flags
+	if !helpAsked(args) {
+		parsed = withoutEnvVars(flags)
+	}
+	app := a.cliApp(parsed, out, errOut)
 	app.Action = func(c *cli.Context) error {
-		runErr = a.action(ctx, c, &common, red, out)
+		if err := applyEnviron(c, flags, env); err != nil {
+			return err
+		}
+		runErr = a.action(ctx, c, &common, env, red, out)
 		return nil
 	}
 	if err := app.RunContext(ctx, args); err != nil {
-		// urfave/cli refused the arguments or an environment value.
-		err = cliSettingsError(err)
-		fmt.Fprintf(errOut, "error: %s\n", red.Scrub(err.Error()))
+		// urfave/cli refused the arguments, or an environment value.
+		var se *SettingsError
+		if !errors.As(err, &se) {
+			se = cliSettingsError(err)
+		}
+		fmt.Fprintf(errOut, "error: %s\n", red.Scrub(se.Error()))
 		return ExitSettings
 	}
 	return ExitCode(runErr)
 }
 
-// envInCLIError finds the variable urfave/cli names in a parse error.
-var (
-	envInCLIError  = regexp.MustCompile(`environment variable "([^"]+)"`)
-	flagInCLIError = regexp.MustCompile(`(?:for flag|flag provided but not defined:) -+([^\s:]+)`)
-)
-
 // cliSettingsError names the setting urfave/cli refused, when it says which.
 func cliSettingsError(err error) *SettingsError {
 	msg := err.Error()
+	// The variable or the flag urfave/cli names in a parse error.
+	envInCLIError := regexp.MustCompile(`environment variable "([^"]+)"`)
+	flagInCLIError := regexp.MustCompile(`(?:for flag|flag provided but not defined:) -+([^\s:]+)`)
 	if m := envInCLIError.FindStringSubmatch(msg); m != nil {
 		return &SettingsError{Setting: m[1], Msg: msg}
 	}
@@ -132,9 +150,9 @@ func cliSettingsError(err error) *SettingsError {
 
 // preRegisterSecrets adds to red the raw values of the secret settings as
 // found in their environment variables and in args, before parsing.
-func (a App) preRegisterSecrets(flags []cli.Flag, args []string, red *redact.Redactor) {
-	for _, name := range ambientSecrets {
-		if v, ok := os.LookupEnv(name); ok {
+func (a App) preRegisterSecrets(env Environ, flags []cli.Flag, args []string, red *redact.Redactor) {
+	for _, name := range ambientSecrets() {
+		if v, ok := env.Lookup(name); ok {
 			red.Add(v)
 		}
 	}
@@ -145,7 +163,7 @@ func (a App) preRegisterSecrets(flags []cli.Flag, args []string, red *redact.Red
 		}
 		if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
 			for _, name := range ef.GetEnvVars() {
-				if v, ok := os.LookupEnv(name); ok {
+				if v, ok := env.Lookup(name); ok {
 					addSecret(red, v)
 				}
 			}
@@ -169,7 +187,7 @@ func (a App) preRegisterSecrets(flags []cli.Flag, args []string, red *redact.Red
 
 // ambientSecrets are variables the CI itself may hand a step that hold
 // credentials (the clone netrc), masked whatever the plugin's settings.
-var ambientSecrets = []string{"DRONE_NETRC_PASSWORD", "CI_NETRC_PASSWORD"}
+func ambientSecrets() []string { return []string{"DRONE_NETRC_PASSWORD", "CI_NETRC_PASSWORD"} }
 
 // addSecret registers v, each item when v is a comma or newline list, and
 // each string in it when v is JSON (Drone passes maps and lists of objects
@@ -220,23 +238,24 @@ func (a App) cliApp(flags []cli.Flag, out, errOut io.Writer) *cli.App {
 	}
 }
 
-func (a App) action(ctx context.Context, c *cli.Context, common *Common, red *redact.Redactor, out io.Writer) error {
+func (a App) action(ctx context.Context, c *cli.Context, common *Common, environ Environ, red *redact.Redactor, out io.Writer) error {
 	a.registerSecrets(c, red)
 	log, err := common.logger(out, red)
 	if err != nil {
 		fmt.Fprintf(out, "error: %s\n", red.Scrub(err.Error()))
 		return err
 	}
-	meta := drone.FromOS()
+	meta := drone.FromEnv(environ.Lookup)
 	ws := meta.Workspace
 	if ws == "" {
-		ws = result.Workspace()
+		ws = workingDir()
 	}
 	env := &Env{
-		Common: *common, Log: log, Stdout: out, Redactor: red, Build: meta,
+		Common: *common, Log: log, Stdout: out, Redactor: red, Build: meta, Environ: environ,
 		Workspace: ws, Version: a.Version, Args: c.Args().Slice(), Name: a.Name,
 	}
-	if err := guarded(log, func() error { return a.Plugin.Validate(env) }); err != nil {
+	var job Job
+	if err := guarded(log, func() (err error) { job, err = a.Plugin.Validate(env); return err }); err != nil {
 		var se *SettingsError
 		var pe *panicError
 		if !errors.As(err, &se) && !errors.As(err, &pe) {
@@ -245,11 +264,23 @@ func (a App) action(ctx context.Context, c *cli.Context, common *Common, red *re
 		log.Error(red.Scrub(err.Error()))
 		return err
 	}
-	if err := guarded(log, func() error { return a.Plugin.Execute(ctx, env) }); err != nil {
+	if job == nil {
+		return fmt.Errorf("%s: Validate returned no job", a.Name)
+	}
+	if err := guarded(log, func() error { return job.Execute(ctx, env) }); err != nil {
 		log.Error(red.Scrub(err.Error()))
 		return err
 	}
 	return nil
+}
+
+// workingDir is where results go when the CI names no workspace.
+func workingDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	return wd
 }
 
 // panicError is a panic of the plugin, caught by guarded. It exits 1.

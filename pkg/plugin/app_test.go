@@ -39,14 +39,17 @@ type testSettings struct {
 	env  **plugin.Env
 }
 
-func (s *testSettings) Validate(env *plugin.Env) error {
+func (s *testSettings) Validate(env *plugin.Env) (plugin.Job, error) {
 	if s.validate != nil {
-		return s.validate(s, env)
+		if err := s.validate(s, env); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	if s.Repo == "" {
-		return plugin.Required("repo")
+		return nil, plugin.Required("repo")
 	}
-	return nil
+	return s, nil
 }
 
 func (s *testSettings) Execute(_ context.Context, env *plugin.Env) error {
@@ -87,6 +90,7 @@ func newTestApp(s *testSettings) plugin.App {
 }
 
 func TestRunExitCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		env      map[string]string
@@ -148,6 +152,7 @@ func TestRunExitCodes(t *testing.T) {
 }
 
 func TestSettingsReachPluginThroughDestination(t *testing.T) {
+	t.Parallel()
 	var seen testSettings
 	res := plugintest.Run(t, newTestApp(&testSettings{seen: &seen}), map[string]string{
 		"PLUGIN_REPO":    "registry/app",
@@ -164,6 +169,7 @@ func TestSettingsReachPluginThroughDestination(t *testing.T) {
 }
 
 func TestDefaultsApplyWhenUnset(t *testing.T) {
+	t.Parallel()
 	var seen testSettings
 	res := plugintest.Run(t, newTestApp(&testSettings{seen: &seen}), map[string]string{"PLUGIN_REPO": "r", "PLUGIN_COUNT": ""})
 	if res.Code != 0 || seen.Count != 1 {
@@ -172,6 +178,7 @@ func TestDefaultsApplyWhenUnset(t *testing.T) {
 }
 
 func TestEmptyPluginVarDoesNotHideAlias(t *testing.T) {
+	t.Parallel()
 	var seen testSettings
 	res := plugintest.Run(t, newTestApp(&testSettings{seen: &seen}), map[string]string{
 		"PLUGIN_REPO":     "",
@@ -188,6 +195,7 @@ func TestEmptyPluginVarDoesNotHideAlias(t *testing.T) {
 }
 
 func TestPluginVarWinsOverAlias(t *testing.T) {
+	t.Parallel()
 	var seen testSettings
 	res := plugintest.Run(t, newTestApp(&testSettings{seen: &seen}), map[string]string{"PLUGIN_REPO": "plugin", "DOCKER_REPO": "alias"})
 	if res.Code != 0 || seen.Repo != "plugin" {
@@ -205,6 +213,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestEnvFileLoadsSettingsWithoutOverriding(t *testing.T) {
+	t.Parallel()
 	f := writeFile(t, "build.env", "PLUGIN_REPO=from-file\nPLUGIN_COUNT=5\n# comment\nPLUGIN_TOKENS=\"x,y\"\n")
 	for _, how := range []string{"env", "flag", "flag="} {
 		t.Run(how, func(t *testing.T) {
@@ -237,6 +246,7 @@ func TestEnvFileLoadsSettingsWithoutOverriding(t *testing.T) {
 }
 
 func TestEnvFileFillsEmptySettings(t *testing.T) {
+	t.Parallel()
 	f := writeFile(t, "build.env", "PLUGIN_REPO=from-file\nPLUGIN_COUNT=\nPLUGIN_PASSWORD="+canary+"\n")
 	var seen testSettings
 	execute := func(s *testSettings, env *plugin.Env) error {
@@ -256,6 +266,7 @@ func TestEnvFileFillsEmptySettings(t *testing.T) {
 }
 
 func TestRuntimeEnvFileOverrides(t *testing.T) {
+	t.Parallel()
 	envFile := writeFile(t, "build.env", "PLUGIN_COUNT=5\n")
 	runtime := writeFile(t, "env", "PLUGIN_COUNT=11\nPLUGIN_REPO=runtime\n")
 	var seen testSettings
@@ -271,6 +282,7 @@ func TestRuntimeEnvFileOverrides(t *testing.T) {
 }
 
 func TestRuntimeEnvFileCarriesBuildStatus(t *testing.T) {
+	t.Parallel()
 	runtime := writeFile(t, "env", "DRONE_BUILD_STATUS=failure\n")
 	var env *plugin.Env
 	app := newTestApp(&testSettings{env: &env})
@@ -288,6 +300,7 @@ func TestRuntimeEnvFileCarriesBuildStatus(t *testing.T) {
 // has the plugin log it in a message, a field and an error, at debug level,
 // with both formats, on success, on failure and on bad settings.
 func TestSecretCanaryNeverPrinted(t *testing.T) {
+	t.Parallel()
 	logAll := func(s *testSettings, env *plugin.Env) error {
 		env.Log.Debugf("logging in with %s", s.Password)
 		env.Log.WithField("password", s.Password).WithField("tokens", s.Tokens.Value()).Debug("fields")
@@ -354,6 +367,7 @@ func assertNoSecrets(t *testing.T, out string) {
 }
 
 func TestSecretListItemsMasked(t *testing.T) {
+	t.Parallel()
 	execute := func(s *testSettings, env *plugin.Env) error {
 		for i, tok := range s.Tokens.Value() {
 			env.Log.Infof("token %d is %s", i, tok)
@@ -383,6 +397,7 @@ func TestSecretListItemsMasked(t *testing.T) {
 // TestSecretWithBadValueNotLeaked: urfave/cli quotes a value it cannot parse;
 // a secret setting's value must be masked in that error too.
 func TestSecretWithBadValueNotLeaked(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -411,6 +426,7 @@ func TestSecretWithBadValueNotLeaked(t *testing.T) {
 }
 
 func TestBadEnvFileDoesNotQuoteItsContent(t *testing.T) {
+	t.Parallel()
 	for name, content := range map[string]string{
 		"unterminated quote": "PLUGIN_PASSWORD='" + canary + "\n",
 		"bad line":           "PLUGIN_REPO=r\nNOT A LINE " + canary + "\nPLUGIN_PASSWORD=" + canary + "\n",
@@ -430,6 +446,7 @@ func TestBadEnvFileDoesNotQuoteItsContent(t *testing.T) {
 }
 
 func TestHelpListsEverySetting(t *testing.T) {
+	t.Parallel()
 	for _, arg := range []string{"--help", "-h"} {
 		res := plugintest.Run(t, newTestApp(nil), nil, arg)
 		if res.Code != 0 {
@@ -448,6 +465,7 @@ func TestHelpListsEverySetting(t *testing.T) {
 }
 
 func TestHelpDoesNotPrintSecretValues(t *testing.T) {
+	t.Parallel()
 	res := plugintest.Run(t, newTestApp(nil), map[string]string{"PLUGIN_PASSWORD": canary}, "--help")
 	if res.Code != 0 {
 		t.Fatalf("exit %d", res.Code)
@@ -456,6 +474,7 @@ func TestHelpDoesNotPrintSecretValues(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	res := plugintest.Run(t, newTestApp(nil), nil, "--version")
 	if res.Code != 0 || !strings.Contains(res.Stdout, "1.2.3") {
 		t.Fatalf("exit %d: %q", res.Code, res.Stdout)
@@ -463,6 +482,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestEnvGivesMetadataWorkspaceAndArgs(t *testing.T) {
+	t.Parallel()
 	ws := t.TempDir()
 	var env *plugin.Env
 	res := plugintest.Run(t, newTestApp(&testSettings{env: &env}), map[string]string{
@@ -483,6 +503,7 @@ func TestEnvGivesMetadataWorkspaceAndArgs(t *testing.T) {
 }
 
 func TestEnvHTTP(t *testing.T) {
+	t.Parallel()
 	var env *plugin.Env
 	res := plugintest.Run(t, newTestApp(&testSettings{env: &env}), map[string]string{
 		"PLUGIN_REPO": "r", "PLUGIN_CA_CERT": "/nonexistent/ca.pem",
@@ -502,6 +523,7 @@ func TestEnvHTTP(t *testing.T) {
 }
 
 func TestErrorsAndNames(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want string
@@ -532,6 +554,7 @@ func TestErrorsAndNames(t *testing.T) {
 }
 
 func TestDocsListsPluginAndCommonSettings(t *testing.T) {
+	t.Parallel()
 	doc := string(newTestApp(nil).Docs())
 	for _, want := range []string{"| `repo` | `PLUGIN_REPO`, `DOCKER_REPO` |", "| `password` |", "| `log_level` |", "image: lightship/test-plugin"} {
 		if !strings.Contains(doc, want) {
@@ -541,6 +564,7 @@ func TestDocsListsPluginAndCommonSettings(t *testing.T) {
 }
 
 func TestPanicIsAnErrorNotACrash(t *testing.T) {
+	t.Parallel()
 	boom := func(s *testSettings, _ *plugin.Env) error {
 		panic("nil map while using " + s.Password)
 	}
@@ -565,8 +589,9 @@ func TestPanicIsAnErrorNotACrash(t *testing.T) {
 }
 
 func TestCloneCredentialsMasked(t *testing.T) {
+	t.Parallel()
 	execute := func(_ *testSettings, env *plugin.Env) error {
-		env.Log.Infof("netrc %s / %s", os.Getenv("DRONE_NETRC_PASSWORD"), os.Getenv("CI_NETRC_PASSWORD"))
+		env.Log.Infof("netrc %s / %s", env.Environ.Get("DRONE_NETRC_PASSWORD"), env.Environ.Get("CI_NETRC_PASSWORD"))
 		return nil
 	}
 	res := plugintest.Run(t, newTestApp(&testSettings{execute: execute}), map[string]string{
@@ -581,6 +606,7 @@ func TestCloneCredentialsMasked(t *testing.T) {
 }
 
 func TestJSONSecretValuesMasked(t *testing.T) {
+	t.Parallel()
 	execute := func(s *testSettings, env *plugin.Env) error {
 		env.Log.Infof("user %s", "json-leaf-one")
 		env.Log.Infof("key %s", "json-leaf-two")
@@ -600,6 +626,7 @@ func TestJSONSecretValuesMasked(t *testing.T) {
 // TestCommonTLSSettingsReachTheHTTPClient runs the harness with ca_cert (PEM
 // text) or skip_verify against a TLS server and calls it through env.HTTP.
 func TestCommonTLSSettingsReachTheHTTPClient(t *testing.T) {
+	t.Parallel()
 	uas := make(chan string, 4)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		uas <- r.UserAgent()

@@ -62,8 +62,11 @@ type Env struct {
 	Stdout io.Writer
 	// Redactor holds the run's secrets; register derived secrets with it.
 	Redactor *redact.Redactor
-	// Build is the CI build metadata.
+	// Build is the CI build metadata, read from Environ.
 	Build drone.Metadata
+	// Environ is the run's environment (process environment and env
+	// files): read variables through Lookup, never os.Getenv.
+	Environ Environ
 	// Workspace is where results are read and written.
 	Workspace string
 	// Version is the plugin's version string.
@@ -90,3 +93,6 @@ func (e *Env) HTTP(o httpx.Options) (*httpx.Client, error) {
 	}
 	return c, nil
 }
+
+// Lookup returns a variable of the run's environment and whether it is set.
+func (e *Env) Lookup(name string) (string, bool) { return e.Environ.Lookup(name) }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/joho/godotenv"
-	"github.com/urfave/cli/v2"
 )
 
 // defaultRuntimeEnvFiles are dotenv files a runner writes while the step runs; their
@@ -16,21 +15,32 @@ import (
 // status this way).
 func defaultRuntimeEnvFiles() []string { return []string{"/run/drone/env", "/run/woodpecker/env"} }
 
-// loadEnvFiles loads the env_file setting (without overriding what is
-// already set), then overlays the runtime files that exist. It runs before
-// flags are parsed so the files can carry PLUGIN_* settings.
-func loadEnvFiles(args []string, runtime []string) error {
-	if f := envFileSetting(args); f != "" {
-		if err := godotenv.Load(f); err != nil {
+// loadEnvFiles adds the env_file setting's variables to env (without
+// overriding what is already set), then overlays the runtime files that
+// exist. It runs before flags are parsed so the files can carry PLUGIN_*
+// settings.
+func loadEnvFiles(env Environ, args []string, runtime []string) error {
+	if f := envFileSetting(env, args); f != "" {
+		vars, err := godotenv.Read(f)
+		if err != nil {
 			return Invalid("env_file", "%v", envFileError(f, err))
+		}
+		for k, v := range vars {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
 		}
 	}
 	for _, f := range runtime {
 		if _, err := os.Stat(f); err != nil {
 			continue
 		}
-		if err := godotenv.Overload(f); err != nil {
+		vars, err := godotenv.Read(f)
+		if err != nil {
 			return fmt.Errorf("load %s: %w", f, envFileError(f, err))
+		}
+		for k, v := range vars {
+			env[k] = v
 		}
 	}
 	return nil
@@ -57,7 +67,7 @@ func envFileError(path string, err error) error {
 	return fmt.Errorf("%s: not a valid dotenv file: %s", path, msg)
 }
 
-func envFileSetting(args []string) string {
+func envFileSetting(env Environ, args []string) string {
 	for i, a := range args {
 		for _, name := range []string{"--env_file", "-env_file", "--env-file"} {
 			if v, ok := strings.CutPrefix(a, name+"="); ok {
@@ -68,21 +78,5 @@ func envFileSetting(args []string) string {
 			}
 		}
 	}
-	return os.Getenv("PLUGIN_ENV_FILE")
-}
-
-// unsetEmpty removes empty variables named by flags, so an empty PLUGIN_X
-// neither fails a number parse nor hides a set alias.
-func unsetEmpty(flags []cli.Flag) {
-	for _, f := range flags {
-		ef, ok := f.(interface{ GetEnvVars() []string })
-		if !ok {
-			continue
-		}
-		for _, name := range ef.GetEnvVars() {
-			if v, set := os.LookupEnv(name); set && strings.TrimSpace(v) == "" {
-				os.Unsetenv(name)
-			}
-		}
-	}
+	return env["PLUGIN_ENV_FILE"]
 }

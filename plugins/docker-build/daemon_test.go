@@ -436,8 +436,8 @@ func TestSquashNeedsAnExperimentalDaemon(t *testing.T) {
 
 func TestNoDaemonHintsAtTheSocket(t *testing.T) {
 	dir := scratchContext(t, "x")
-	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(dir, "no-docker.sock"))
 	res := plugintest.Run(t, newApp("test"), map[string]string{
+		"DOCKER_HOST": "unix://" + filepath.Join(dir, "no-docker.sock"),
 		"PLUGIN_REPO": "127.0.0.1:5000/proj/app", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"), "DRONE_WORKSPACE": dir,
 	})
 	if res.Code != 1 || !strings.Contains(res.Output(), "/var/run/docker.sock") {

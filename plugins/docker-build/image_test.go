@@ -12,6 +12,7 @@ import (
 // TestImageBuildsAndPushes runs lightship/docker-build the way Drone runs
 // it: host network, the daemon's socket mounted, settings in PLUGIN_*.
 func TestImageBuildsAndPushes(t *testing.T) {
+	t.Parallel()
 	cli := dockertest.Client(t)
 	const img = "lightship/docker-build:latest"
 	dockertest.RequireImage(t, cli, img)

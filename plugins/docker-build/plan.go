@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/lightship-ci/lightship/pkg/drone"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/setting"
 )
 
 // Plan is everything one run will do, computed from the settings and the
@@ -186,9 +186,7 @@ func planTags(p *Plan, s *Settings, meta drone.Metadata) error {
 			return nil
 		}
 	} else {
-		for _, t := range s.Tags.Value() {
-			tags = append(tags, splitList(t)...)
-		}
+		tags = setting.Lists(s.Tags.Value())
 		// As plugins/docker: a tags file that exists replaces the tags
 		// setting (auto_tag, above, wins over both).
 		fileTags, err := readTagsFile("", s.TagsFile)
@@ -254,7 +252,7 @@ func planBuild(p *Plan, s *Settings, meta drone.Metadata, lookup lookupFunc) err
 	b.Dockerfile = df
 
 	b.BuildArgs = map[string]*string{}
-	args, err := keyValues("build_args", s.BuildArgs.Value(), true)
+	args, err := keyValues("build_args", s.BuildArgs.Value())
 	if err != nil {
 		return err
 	}
@@ -262,7 +260,7 @@ func planBuild(p *Plan, s *Settings, meta drone.Metadata, lookup lookupFunc) err
 		b.BuildArgs[k] = &v
 	}
 	for _, name := range s.ArgsFromEnv.Value() {
-		for _, n := range splitList(name) {
+		for _, n := range setting.List(name) {
 			if v, ok := lookup(n); ok {
 				b.BuildArgs[n] = &v
 			}
@@ -274,7 +272,7 @@ func planBuild(p *Plan, s *Settings, meta drone.Metadata, lookup lookupFunc) err
 			b.Labels[k] = v
 		}
 	}
-	labels, err := keyValues("labels", s.Labels.Value(), false)
+	labels, err := keyValues("labels", s.Labels.Value())
 	if err != nil {
 		return err
 	}
@@ -302,50 +300,15 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// keyValues reads KEY=VALUE items, or one JSON object (what Drone makes of
-// a YAML map). Drone joins YAML lists with commas, so an item without = is
-// the tail of the previous value that contained a comma.
-func keyValues(setting string, items []string, allowJSONNumbers bool) (map[string]string, error) {
-	out := map[string]string{}
-	if len(items) == 0 {
-		return out, nil
+// keyValues reads a map setting (pkg/setting's rule). Drone joins YAML
+// lists with commas and urfave/cli splits them again: the items are joined
+// back first.
+func keyValues(name string, items []string) (map[string]string, error) {
+	m, err := setting.MapOf(strings.Join(items, ","))
+	if err != nil {
+		return nil, plugin.Invalid(name, "%v", err)
 	}
-	joined := strings.TrimSpace(strings.Join(items, ","))
-	if strings.HasPrefix(joined, "{") {
-		var raw map[string]any
-		if err := json.Unmarshal([]byte(joined), &raw); err != nil {
-			return nil, plugin.Invalid(setting, "not a JSON object: %v", err)
-		}
-		for k, v := range raw {
-			switch x := v.(type) {
-			case string:
-				out[k] = x
-			case float64, bool:
-				if !allowJSONNumbers {
-					return nil, plugin.Invalid(setting, "%q: value must be a string", k)
-				}
-				out[k] = fmt.Sprint(x)
-			default:
-				return nil, plugin.Invalid(setting, "%q: value must be a string", k)
-			}
-		}
-		return out, nil
-	}
-	last := ""
-	for _, it := range items {
-		k, v, ok := strings.Cut(it, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			if last != "" {
-				out[last] += "," + it
-				continue
-			}
-			return nil, plugin.Invalid(setting, "%q must be KEY=VALUE", it)
-		}
-		out[k] = v
-		last = k
-	}
-	return out, nil
+	return m, nil
 }
 
 // autoLabels are the OCI annotations plugins/docker sets from the build.

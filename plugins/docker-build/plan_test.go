@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 )
 
 func TestAutoTags(t *testing.T) {
+	t.Parallel()
 	tag := func(name string) drone.Metadata {
 		return drone.Metadata{Tag: drone.Tag{Name: name}, Commit: drone.Commit{Ref: "refs/tags/" + name}}
 	}
@@ -68,6 +70,7 @@ func TestAutoTags(t *testing.T) {
 }
 
 func TestCheckTag(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		tag  string
 		want string
@@ -90,6 +93,7 @@ func TestCheckTag(t *testing.T) {
 }
 
 func TestBaseImages(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		dockerfile string
@@ -124,6 +128,7 @@ func TestBaseImages(t *testing.T) {
 }
 
 func TestMirrorRef(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		image, want string
 		ok          bool
@@ -143,6 +148,7 @@ func TestMirrorRef(t *testing.T) {
 }
 
 func TestRegistryAuthIsBase64URLJSON(t *testing.T) {
+	t.Parallel()
 	c := Credentials{Username: "robot$proj+ci", Password: "p?>>?~~", Source: "username"}
 	enc, err := registryAuth(c, "harbor.example.com")
 	if err != nil {
@@ -165,6 +171,7 @@ func TestRegistryAuthIsBase64URLJSON(t *testing.T) {
 }
 
 func TestConfigAuth(t *testing.T) {
+	t.Parallel()
 	auth := base64.StdEncoding.EncodeToString([]byte("robot$proj+ci:s3cret"))
 	conf := `{"auths":{"https://harbor.example.com":{"auth":"` + auth + `"},"https://index.docker.io/v1/":{"username":"hub","password":"hubpw"}}}`
 	c, ok, err := configAuth(conf, "harbor.example.com")
@@ -184,6 +191,7 @@ func TestConfigAuth(t *testing.T) {
 }
 
 func TestKeyValues(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		items []string
 		want  map[string]string
@@ -195,7 +203,7 @@ func TestKeyValues(t *testing.T) {
 		{[]string{"novalue"}, nil, true},
 		{[]string{`{"A":`}, nil, true},
 	} {
-		got, err := keyValues("build_args", tc.items, true)
+		got, err := keyValues("build_args", tc.items)
 		if (err != nil) != tc.err || !tc.err && !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("keyValues(%q) = %v, %v; want %v err=%t", tc.items, got, err, tc.want, tc.err)
 		}
@@ -203,6 +211,7 @@ func TestKeyValues(t *testing.T) {
 }
 
 func TestReadStream(t *testing.T) {
+	t.Parallel()
 	in := `{"stream":"Step 1/2 : FROM scratch\n"}` + "\n" +
 		`{"stream":" ---> abc"}{"stream":"\n"}` +
 		`{"status":"Pushing","id":"l1","progressDetail":{"current":1}}{"status":"Pushing","id":"l1"}{"status":"Pushed","id":"l1"}` +
@@ -227,6 +236,7 @@ func TestReadStream(t *testing.T) {
 }
 
 func TestIsTransient(t *testing.T) {
+	t.Parallel()
 	for msg, want := range map[string]bool{
 		"received unexpected HTTP status: 503 Service Unavailable":          true,
 		"read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer": true,
@@ -240,6 +250,7 @@ func TestIsTransient(t *testing.T) {
 }
 
 func TestSettingsValidation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -290,6 +301,7 @@ func TestSettingsValidation(t *testing.T) {
 }
 
 func TestPlanForTheSeedStep(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM node:20 AS build\nFROM nginx:1.25\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -340,6 +352,7 @@ func TestPlanForTheSeedStep(t *testing.T) {
 }
 
 func TestStepImagesSkipsCacheHits(t *testing.T) {
+	t.Parallel()
 	var s stepImages
 	out := "Step 1/4 : FROM alpine:3\n ---> 0a0a0a0a0a0a\nStep 2/4 : LABEL a=b\n ---> Using cache\n ---> 111111111111\n" +
 		"Step 3/4 : COPY x /x\n ---> 222222222222\nStep 4/4 : LABEL c=d\n ---> Running in 9f9f9f9f9f9f\n" +
@@ -354,6 +367,7 @@ func TestStepImagesSkipsCacheHits(t *testing.T) {
 }
 
 func TestDaemonAllowsInsecure(t *testing.T) {
+	t.Parallel()
 	_, loop, _ := net.ParseCIDR("127.0.0.0/8")
 	sc := &registry.ServiceConfig{
 		InsecureRegistryCIDRs: []*registry.NetIPNet{(*registry.NetIPNet)(loop)},
@@ -367,13 +381,14 @@ func TestDaemonAllowsInsecure(t *testing.T) {
 }
 
 func TestConfigSecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	auth := base64.StdEncoding.EncodeToString([]byte("robot$proj+ci:" + canary))
-	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(dir, "none.sock"))
 	res := plugintest.Run(t, newApp("test"), map[string]string{
+		"DOCKER_HOST": "unix://" + filepath.Join(dir, "none.sock"),
 		"PLUGIN_REPO": "127.0.0.1:5000/proj/app", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
 		"DRONE_WORKSPACE": dir, "PLUGIN_LOG_LEVEL": "debug", "PLUGIN_CONFIG": `{"auths":{"127.0.0.1:5000":{"auth":"` + auth + `"}}}`,
 		"PLUGIN_TAGS": canary + "x",
@@ -390,16 +405,15 @@ func TestConfigSecretsNeverPrinted(t *testing.T) {
 }
 
 func TestBuildArgsKeepCommasAndSpaces(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, raw := range []string{`{"GREETING":"hello, world","N":"1"}`, "GREETING=hello, world,N=1"} {
-		app := newApp("test")
 		env := map[string]string{"PLUGIN_REPO": "r.example.com/p/a", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
 			"DRONE_WORKSPACE": dir, "PLUGIN_BUILD_ARGS": raw, "DOCKER_HOST": "unix://" + filepath.Join(dir, "none.sock")}
-		plugintest.Run(t, app, env)
-		p := planOf(app)
+		p := planOf(t, env)
 		if p == nil {
 			t.Fatalf("%s: no plan", raw)
 		}
@@ -412,10 +426,32 @@ func TestBuildArgsKeepCommasAndSpaces(t *testing.T) {
 	}
 }
 
-func planOf(app plugin.App) *Plan {
-	s, _ := app.Plugin.(*Settings)
-	if s == nil {
-		return nil
-	}
-	return s.plan
+// planOf runs the harness with env and returns the plan Validate made,
+// without executing it.
+func planOf(t *testing.T, env map[string]string) *Plan {
+	t.Helper()
+	app := newApp("test")
+	c := &capturePlan{inner: app.Plugin}
+	app.Plugin = c
+	plugintest.Run(t, app, env)
+	return c.plan
 }
+
+// capturePlan keeps the plan its inner plugin validates and runs nothing.
+type capturePlan struct {
+	inner plugin.Plugin
+	plan  *Plan
+}
+
+func (c *capturePlan) Validate(env *plugin.Env) (plugin.Job, error) {
+	j, err := c.inner.Validate(env)
+	if err != nil {
+		return nil, err
+	}
+	c.plan, _ = j.(*Plan)
+	return noop{}, nil
+}
+
+type noop struct{}
+
+func (noop) Execute(context.Context, *plugin.Env) error { return nil }

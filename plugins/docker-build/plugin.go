@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
@@ -49,9 +47,6 @@ type Settings struct {
 	HarborSeverity      string
 	HarborScanTimeout   time.Duration
 	HarborScanInterval  time.Duration
-
-	// plan is computed by Validate and carried out by Execute.
-	plan *Plan
 }
 
 func (s *Settings) flags() []cli.Flag {
@@ -153,35 +148,32 @@ func newApp(version string) plugin.App {
 	}
 }
 
-// Validate checks the settings and computes the plan.
-func (s *Settings) Validate(env *plugin.Env) error {
+// Validate checks the settings and returns the plan, the job Execute
+// carries out.
+func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
 	if s.Email != "" {
 		env.Log.Warn("PLUGIN_EMAIL is ignored: registries no longer use an e-mail address to log in")
 	}
-	p, err := buildPlan(s, env.Build, os.LookupEnv)
+	p, err := buildPlan(s, env.Build, env.Lookup)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, w := range p.Warnings {
 		env.Log.Warn(w)
 	}
 	env.Redactor.Add(p.Auth.secrets()...)
 	env.Redactor.Add(s.Config)
-	s.plan = p
-	return nil
+	return p, nil
 }
 
 // Execute prints the plan and carries it out.
-func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
-	if s.plan == nil {
-		return fmt.Errorf("no plan: Validate did not run")
-	}
-	s.plan.Print(reportWriter(env, "plan"))
-	d, err := connectDaemon(ctx)
+func (p *Plan) Execute(ctx context.Context, env *plugin.Env) error {
+	p.Print(reportWriter(env, "plan"))
+	d, err := connectDaemon(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	r := &runner{plan: s.plan, env: env, daemon: d}
+	r := &runner{plan: p, env: env, daemon: d}
 	return r.run(ctx)
 }

@@ -5,14 +5,22 @@ import (
 	"fmt"
 	"time"
 
+	"net/http"
+	"path/filepath"
+
 	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/tlsconfig"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 )
 
 // connectDaemon returns a client of the Docker daemon (DOCKER_HOST or the
 // default socket) that answered a ping.
-func connectDaemon(ctx context.Context) (*client.Client, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+func connectDaemon(ctx context.Context, env *plugin.Env) (*client.Client, error) {
+	opts, err := daemonOptions(env)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	cli, err := client.NewClientWithOpts(append(opts, client.WithAPIVersionNegotiation())...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
@@ -25,6 +33,34 @@ func connectDaemon(ctx context.Context) (*client.Client, error) {
 			"(docker run -v /var/run/docker.sock:/var/run/docker.sock, or a Drone volume) or set DOCKER_HOST", host, err)
 	}
 	return cli, nil
+}
+
+// daemonOptions is the Docker client's FromEnv (DOCKER_HOST,
+// DOCKER_API_VERSION, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY) read from the
+// run's environment instead of the process's.
+func daemonOptions(env *plugin.Env) ([]client.Opt, error) {
+	var opts []client.Opt
+	if certs := env.Environ.Get("DOCKER_CERT_PATH"); certs != "" {
+		tlsc, err := tlsconfig.Client(tlsconfig.Options{
+			CAFile:             filepath.Join(certs, "ca.pem"),
+			CertFile:           filepath.Join(certs, "cert.pem"),
+			KeyFile:            filepath.Join(certs, "key.pem"),
+			InsecureSkipVerify: env.Environ.Get("DOCKER_TLS_VERIFY") == "",
+		})
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithHTTPClient(&http.Client{
+			Transport: &http.Transport{TLSClientConfig: tlsc}, CheckRedirect: client.CheckRedirect,
+		}))
+	}
+	if host := env.Environ.Get("DOCKER_HOST"); host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	if v := env.Environ.Get("DOCKER_API_VERSION"); v != "" {
+		opts = append(opts, client.WithVersion(v))
+	}
+	return opts, nil
 }
 
 // runner carries out a plan against the daemon.

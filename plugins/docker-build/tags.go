@@ -9,6 +9,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/lightship-ci/lightship/pkg/drone"
+	"github.com/lightship-ci/lightship/pkg/setting"
 )
 
 // tagPattern is what Docker accepts as a tag (distribution/reference).
@@ -116,18 +117,7 @@ func readTagsFile(dir, path string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return splitList(string(b)), nil
-}
-
-// splitList splits on commas and newlines, trims, and drops empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return setting.List(string(b)), nil
 }
 
 // uniq keeps the first of each value, in order.

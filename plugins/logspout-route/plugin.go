@@ -111,7 +111,15 @@ func newApp(version string) plugin.App {
 }
 
 // Validate parses the routes and templates: a bad one exits 2 naming it.
-func (s *Settings) Validate(env *plugin.Env) error {
+// The checked settings are the job.
+func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
+	if err := s.check(env); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Settings) check(env *plugin.Env) error {
 	uris := s.RouteURIs
 	if len(env.Args) > 0 && env.Args[0] != "" {
 		uris = env.Args[0] // logspout: a route URI argument replaces ROUTE_URIS

@@ -20,6 +20,7 @@ func dockerRun(t *testing.T, cli *client.Client, ws string, env map[string]strin
 }
 
 func TestImageRunsTheSeedStep(t *testing.T) {
+	t.Parallel()
 	cli := dockertest.Client(t)
 	dockertest.RequireImage(t, cli, image)
 	f := newFake(t)

@@ -12,11 +12,11 @@ import (
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/lightship-ci/lightship/pkg/setting"
 	"github.com/urfave/cli/v2"
 )
 
-// Settings are the plugin's settings, filled by its flags; the unexported
-// fields are derived from them by Validate.
+// Settings are the plugin's settings, filled by its flags.
 type Settings struct {
 	URL            string
 	AccessKey      string
@@ -42,18 +42,23 @@ type Settings struct {
 	API            string
 	PollInterval   string
 	RequestTimeout string
+}
 
-	api        string // v2-beta or v3
-	endpoint   *url.URL
-	projectV3  string
-	targets    []target
-	image      string
-	sidekicks  []sidekick
-	labels     []label
-	intervalMS int64
-	timeout    time.Duration
-	poll       time.Duration
-	reqTimeout time.Duration
+// job is the checked work Validate derives from the settings.
+type job struct {
+	*Settings
+	apiVersion     string // v2-beta or v3
+	endpoint       *url.URL
+	projectV3      string
+	token          string // v3 bearer token
+	targets        []target
+	image          string
+	sidekicks      []sidekick
+	labels         []label
+	intervalMS     int64
+	rolloutTimeout time.Duration
+	poll           time.Duration
+	reqTimeout     time.Duration
 }
 
 // target is one stack/service (v2-beta) or namespace/workload (v3).
@@ -140,91 +145,117 @@ func newApp(version string) plugin.App {
 	}
 }
 
-// Validate checks the settings and derives what Execute needs.
-func (s *Settings) Validate(env *plugin.Env) error {
+// Validate checks the settings and derives the job.
+func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
 	if s.URL == "" {
-		return plugin.Required("url")
+		return nil, plugin.Required("url")
 	}
 	u, err := url.Parse(strings.TrimSpace(s.URL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return plugin.Invalid("url", "%q must be an http(s) URL of the Rancher API", s.URL)
+		return nil, plugin.Invalid("url", "%q must be an http(s) URL of the Rancher API", s.URL)
 	}
 	if u.User != nil {
-		return plugin.Invalid("url", "must not hold credentials: use access_key and secret_key")
+		return nil, plugin.Invalid("url", "must not hold credentials: use access_key and secret_key")
 	}
 	u.RawQuery, u.Fragment = "", ""
+	j := &job{Settings: s}
 	switch s.API {
 	case "", "auto":
-		s.api = "v2-beta"
+		j.apiVersion = "v2-beta"
 		if strings.HasPrefix(u.Path, "/v3") {
-			s.api = "v3"
+			j.apiVersion = "v3"
 		}
 	case "v2-beta", "v3":
-		s.api = s.API
+		j.apiVersion = s.API
 	default:
-		return plugin.Invalid("api", "%q must be auto, v2-beta or v3", s.API)
+		return nil, plugin.Invalid("api", "%q must be auto, v2-beta or v3", s.API)
 	}
-	if err := s.validateAPI(u, env); err != nil {
-		return err
+	if err := j.checkAPI(u, env); err != nil {
+		return nil, err
 	}
-	if s.targets, err = parseTargets(s.Service, s.Services, s.api); err != nil {
-		return err
+	if j.targets, err = parseTargets(s.Service, s.Services, j.apiVersion); err != nil {
+		return nil, err
 	}
+	if err := j.checkTimings(); err != nil {
+		return nil, err
+	}
+	if err := j.checkLabels(); err != nil {
+		return nil, err
+	}
+	if err := j.resolveImage(env); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// checkTimings reads batch_size and the durations.
+func (j *job) checkTimings() error {
+	s := j.Settings
 	if s.BatchSize < 1 {
 		return plugin.Invalid("batch_size", "%d must be 1 or more", s.BatchSize)
 	}
-	if s.intervalMS, err = parseMillis(s.Interval); err != nil {
+	interval, err := setting.Duration(s.Interval, time.Millisecond)
+	if err != nil {
 		return plugin.Invalid("interval_millis", "%q must be milliseconds or a duration such as 2s", s.Interval)
 	}
-	if s.timeout, err = parseDuration(s.Timeout, time.Second); err != nil || s.timeout <= 0 {
+	j.intervalMS = interval.Milliseconds()
+	if j.rolloutTimeout, err = setting.Duration(s.Timeout, time.Second); err != nil || j.rolloutTimeout <= 0 {
 		return plugin.Invalid("timeout", "%q must be seconds or a duration such as 10m", s.Timeout)
 	}
-	if s.poll, err = parseDuration(s.PollInterval, time.Millisecond); err != nil || s.poll <= 0 {
+	if j.poll, err = setting.Duration(s.PollInterval, time.Millisecond); err != nil || j.poll <= 0 {
 		return plugin.Invalid("poll_interval", "%q must be a duration such as 1s", s.PollInterval)
 	}
-	if s.reqTimeout, err = parseDuration(s.RequestTimeout, time.Second); err != nil || s.reqTimeout <= 0 {
+	if j.reqTimeout, err = setting.Duration(s.RequestTimeout, time.Second); err != nil || j.reqTimeout <= 0 {
 		return plugin.Invalid("request_timeout", "%q must be a duration such as 30s", s.RequestTimeout)
 	}
-	if s.labels, err = s.buildLabels(); err != nil {
+	return nil
+}
+
+// checkLabels reads labels, traefik_* and sidekick.
+func (j *job) checkLabels() error {
+	var err error
+	if j.labels, err = j.Settings.buildLabels(j.apiVersion); err != nil {
 		return err
 	}
-	if s.sidekicks, err = parseSidekicks(s.Sidekick); err != nil {
+	if j.sidekicks, err = parseSidekicks(j.Sidekick); err != nil {
 		return err
 	}
-	if s.api == "v3" {
-		if len(s.sidekicks) > 0 {
+	if j.apiVersion == "v3" {
+		if len(j.sidekicks) > 0 {
 			return plugin.Invalid("sidekick", "sidekicks exist only on Rancher 1.6 (v2-beta)")
 		}
-		if s.Traefik.any() {
+		if j.Traefik.any() {
 			return plugin.Invalid("traefik_enable", "traefik_* labels are read by rancher-traefik on Rancher 1.6 (v2-beta) only")
 		}
 	}
-	return s.resolveImage(env)
+	return nil
 }
 
-func (s *Settings) validateAPI(u *url.URL, env *plugin.Env) error {
-	if s.api == "v3" {
+func (j *job) checkAPI(u *url.URL, env *plugin.Env) error {
+	s := j.Settings
+	if j.apiVersion == "v3" {
 		root, project := splitV3(u)
-		s.endpoint = root
-		s.projectV3 = s.Project
-		if s.projectV3 == "" {
-			s.projectV3 = project
+		j.endpoint = root
+		j.projectV3 = s.Project
+		if j.projectV3 == "" {
+			j.projectV3 = project
 		}
-		if s.projectV3 == "" {
+		if j.projectV3 == "" {
 			return plugin.Required("project")
 		}
-		cluster, proj, _ := strings.Cut(s.projectV3, ":")
+		cluster, proj, _ := strings.Cut(j.projectV3, ":")
 		if (cluster != "local" && !strings.HasPrefix(cluster, "c-")) || !strings.HasPrefix(proj, "p-") {
-			return plugin.Invalid("project", "%q must be a project id such as c-xxxxx:p-xxxxx", s.projectV3)
+			return plugin.Invalid("project", "%q must be a project id such as c-xxxxx:p-xxxxx", j.projectV3)
 		}
-		if s.Token == "" {
+		j.token = s.Token
+		if j.token == "" {
 			if s.AccessKey == "" || s.SecretKey == "" {
 				return &plugin.SettingsError{Setting: plugin.EnvName("token"), Msg: "is required on Rancher 2.x (or access_key and secret_key)"}
 			}
-			s.Token = s.AccessKey + ":" + s.SecretKey
-			env.Redactor.Add(s.Token)
+			j.token = s.AccessKey + ":" + s.SecretKey
+			env.Redactor.Add(j.token)
 		}
-		if !strings.Contains(s.Token, ":") {
+		if !strings.Contains(j.token, ":") {
 			return plugin.Invalid("token", "must be access key and secret joined by ':' (token-xxxxx:secret)")
 		}
 		return nil
@@ -237,7 +268,7 @@ func (s *Settings) validateAPI(u *url.URL, env *plugin.Env) error {
 	}
 	// The Basic auth header carries both keys together.
 	env.Redactor.Add(s.AccessKey + ":" + s.SecretKey)
-	s.endpoint = normalizeV2(u)
+	j.endpoint = normalizeV2(u)
 	return nil
 }
 
@@ -275,14 +306,14 @@ func splitV3(u *url.URL) (*url.URL, string) {
 }
 
 func parseTargets(service, services, api string) ([]target, error) {
-	setting, what := "service", "stack/service"
+	what := "stack/service"
 	if api == "v3" {
 		what = "namespace/workload"
 	}
 	var out []target
 	seen := map[string]bool{}
 	for _, src := range []struct{ setting, value string }{{"service", service}, {"services", services}} {
-		for _, item := range splitList(src.value) {
+		for _, item := range setting.List(src.value) {
 			group, name, ok := strings.Cut(item, "/")
 			if !ok || group == "" || name == "" || strings.Contains(name, "/") || strings.ContainsAny(item, " \t") {
 				return nil, plugin.Invalid(src.setting, "%q must be %s", item, what)
@@ -294,15 +325,15 @@ func parseTargets(service, services, api string) ([]target, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, plugin.Required(setting)
+		return nil, plugin.Required("service")
 	}
 	return out, nil
 }
 
 // resolveImage fills the image to deploy: the setting, or repo@digest of
 // what docker-build pushed (never a tag that may have moved).
-func (s *Settings) resolveImage(env *plugin.Env) error {
-	img := strings.TrimSpace(s.DockerImage)
+func (j *job) resolveImage(env *plugin.Env) error {
+	img := strings.TrimSpace(j.DockerImage)
 	if img == "" {
 		var b result.Build
 		if err := result.Read(env.Workspace, "docker-build", &b); err != nil {
@@ -320,30 +351,30 @@ func (s *Settings) resolveImage(env *plugin.Env) error {
 	if strings.ContainsAny(img, " \t\n") || img == "" {
 		return plugin.Invalid("docker_image", "%q is not an image reference", img)
 	}
-	s.image = img
+	j.image = img
 	return nil
 }
 
 // Execute plans every service, prints the plan, then upgrades them one
 // after another and reports.
-func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
-	client, err := env.HTTP(httpx.Options{Timeout: s.reqTimeout})
+func (j *job) Execute(ctx context.Context, env *plugin.Env) error {
+	client, err := env.HTTP(httpx.Options{Timeout: j.reqTimeout})
 	if err != nil {
 		return err
 	}
 	var be backend
-	if s.api == "v3" {
-		be = newV3(s, env, client)
+	if j.apiVersion == "v3" {
+		be = newV3(j, env, client)
 	} else {
-		be = newV2(s, env, client)
+		be = newV2(j, env, client)
 	}
 	start := time.Now()
-	steps := make([]*step, 0, len(s.targets))
-	for i, t := range s.targets {
+	steps := make([]*step, 0, len(j.targets))
+	for i, t := range j.targets {
 		st, err := be.prepare(ctx, t)
 		if err != nil {
 			err = fmt.Errorf("%s: %w", t, err)
-			s.reportUnplanned(env, i, err)
+			j.reportUnplanned(env, i, err)
 			return err
 		}
 		steps = append(steps, st)
@@ -369,7 +400,7 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 		}
 		outcomes = append(outcomes, o)
 	}
-	rep := Report{API: s.api, URL: s.endpoint.String(), Image: s.image, Services: outcomes, Seconds: time.Since(start).Seconds()}
+	rep := Report{API: j.apiVersion, URL: j.endpoint.String(), Image: j.image, Services: outcomes, Seconds: time.Since(start).Seconds()}
 	printSummary(env, rep)
 	if err := writeReport(env, rep); err != nil {
 		if failed == nil {
@@ -382,11 +413,11 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 
 // reportUnplanned writes the result file when planning failed at target i:
 // nothing was changed; that target failed and the others were skipped.
-func (s *Settings) reportUnplanned(env *plugin.Env, i int, err error) {
-	rep := Report{API: s.api, URL: s.endpoint.String(), Image: s.image}
-	for j, t := range s.targets {
-		o := Outcome{Service: t.String(), NewImage: s.image, Outcome: outcomeSkipped}
-		if j == i {
+func (j *job) reportUnplanned(env *plugin.Env, i int, err error) {
+	rep := Report{API: j.apiVersion, URL: j.endpoint.String(), Image: j.image}
+	for k, t := range j.targets {
+		o := Outcome{Service: t.String(), NewImage: j.image, Outcome: outcomeSkipped}
+		if k == i {
 			o.Outcome, o.Error = outcomeFailed, env.Redactor.Scrub(err.Error())
 		}
 		rep.Services = append(rep.Services, o)

@@ -138,6 +138,7 @@ func fields(t *testing.T, raw json.RawMessage) map[string]string {
 }
 
 func TestSeedStepUpgradesFinishesAndKeepsEveryField(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{Scale: 2})
 	env := seedEnv(t, f, nil)
@@ -186,6 +187,7 @@ func TestSeedStepUpgradesFinishesAndKeepsEveryField(t *testing.T) {
 }
 
 func TestConfirmFalseLeavesUpgradedAndSucceeds(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	env := seedEnv(t, f, map[string]string{"PLUGIN_CONFIRM": "false"})
@@ -203,6 +205,7 @@ func TestConfirmFalseLeavesUpgradedAndSucceeds(t *testing.T) {
 }
 
 func TestServiceLeftUpgradedIsFinishedFirst(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{State: "upgraded"})
 	r := run(t, seedEnv(t, f, nil))
@@ -223,6 +226,7 @@ func TestServiceLeftUpgradedIsFinishedFirst(t *testing.T) {
 }
 
 func TestUpgradesFromEveryStartingState(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ state, first string }{
 		{"active", "upgrading"},
 		{"inactive", "upgrading"},
@@ -249,6 +253,7 @@ func TestUpgradesFromEveryStartingState(t *testing.T) {
 }
 
 func TestUpgradeInterruptedByCancelIsNotRolledBack(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	_ = f.SetBehavior("demo", "web", rancher.Behavior{Hang: true})
@@ -267,6 +272,7 @@ func TestUpgradeInterruptedByCancelIsNotRolledBack(t *testing.T) {
 }
 
 func TestServiceLeftUpgradedFailsWithoutFinishPrevious(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{State: "upgraded"})
 	r := run(t, seedEnv(t, f, map[string]string{"PLUGIN_FINISH_PREVIOUS": "false"}))
@@ -280,6 +286,7 @@ func TestServiceLeftUpgradedFailsWithoutFinishPrevious(t *testing.T) {
 }
 
 func TestUpgradeThatNeverCompletesIsRolledBack(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	if err := f.SetBehavior("demo", "web", rancher.Behavior{Hang: true}); err != nil {
@@ -306,6 +313,7 @@ func TestUpgradeThatNeverCompletesIsRolledBack(t *testing.T) {
 }
 
 func TestFinishThatHangsIsCanceledAndRolledBack(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	_ = f.SetBehavior("demo", "web", rancher.Behavior{HangFinish: true})
@@ -327,6 +335,7 @@ func TestFinishThatHangsIsCanceledAndRolledBack(t *testing.T) {
 }
 
 func TestFailedHealthCheckIsRolledBack(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	if err := f.SetBehavior("demo", "web", rancher.Behavior{FailHealth: true}); err != nil {
@@ -346,6 +355,7 @@ func TestFailedHealthCheckIsRolledBack(t *testing.T) {
 }
 
 func TestNoRollbackLeavesTheFailedUpgrade(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	_ = f.SetBehavior("demo", "web", rancher.Behavior{FailHealth: true})
@@ -359,6 +369,7 @@ func TestNoRollbackLeavesTheFailedUpgrade(t *testing.T) {
 }
 
 func TestTransientGetFailuresAreRetried(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	f.FailGets(2, 503)
@@ -376,6 +387,7 @@ func TestTransientGetFailuresAreRetried(t *testing.T) {
 }
 
 func TestPollFailuresDoNotStopTheRollout(t *testing.T) {
+	t.Parallel()
 	var f *rancher.Server
 	// A proxy in front of Rancher answers 502 to the next 5 GETs once the upgrade starts.
 	f = rancher.New(rancher.Options{AccessKey: akCanary, SecretKey: skCanary, Transition: 60 * time.Millisecond,
@@ -400,6 +412,7 @@ func TestPollFailuresDoNotStopTheRollout(t *testing.T) {
 }
 
 func TestNotFoundNamesWhatExists(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	addWeb(t, f, "demo", "api", rancher.Service{})
@@ -420,6 +433,7 @@ func TestNotFoundNamesWhatExists(t *testing.T) {
 }
 
 func TestNotFoundListFollowsPagination(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	for i := range 130 {
 		addWeb(t, f, "big", fmt.Sprintf("svc-%03d", i), rancher.Service{LaunchConfig: json.RawMessage(`{"imageUuid":"docker:a:1"}`)})
@@ -432,6 +446,7 @@ func TestNotFoundListFollowsPagination(t *testing.T) {
 }
 
 func TestSecretsStayOutOfJSONDebugOutput(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	_ = f.SetBehavior("demo", "web", rancher.Behavior{FailHealth: true})
@@ -442,6 +457,7 @@ func TestSecretsStayOutOfJSONDebugOutput(t *testing.T) {
 }
 
 func TestWrongKeysFailWith401(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	r := run(t, seedEnv(t, f, map[string]string{"RANCHER_SECRET_KEY": "wrong-" + skCanary}))
@@ -458,6 +474,7 @@ func TestWrongKeysFailWith401(t *testing.T) {
 }
 
 func TestLabelsAndTraefikLabelsAreMerged(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	r := run(t, seedEnv(t, f, map[string]string{
@@ -489,6 +506,7 @@ func TestLabelsAndTraefikLabelsAreMerged(t *testing.T) {
 }
 
 func TestIntervalSettingsAreHonoured(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -518,6 +536,7 @@ func TestIntervalSettingsAreHonoured(t *testing.T) {
 }
 
 func TestStartFirstIsTurnedOffForRetainIP(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{RetainIP: true})
 	r := run(t, seedEnv(t, f, nil))
@@ -534,6 +553,7 @@ func TestStartFirstIsTurnedOffForRetainIP(t *testing.T) {
 }
 
 func TestTwoServicesOneAfterAnother(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	addWeb(t, f, "demo", "worker", rancher.Service{
@@ -569,6 +589,7 @@ func TestTwoServicesOneAfterAnother(t *testing.T) {
 }
 
 func TestSidekickNoServiceHasIsASettingsError(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	addWeb(t, f, "demo", "api", rancher.Service{})
@@ -582,6 +603,7 @@ func TestSidekickNoServiceHasIsASettingsError(t *testing.T) {
 }
 
 func TestFailureSkipsTheServicesAfter(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	addWeb(t, f, "demo", "api", rancher.Service{})
@@ -600,6 +622,7 @@ func TestFailureSkipsTheServicesAfter(t *testing.T) {
 }
 
 func TestImageComesFromDockerBuildResult(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	env := seedEnv(t, f, map[string]string{"PLUGIN_DOCKER_IMAGE": ""})
@@ -616,6 +639,7 @@ func TestImageComesFromDockerBuildResult(t *testing.T) {
 }
 
 func TestEnvironmentByName(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	r := run(t, seedEnv(t, f, map[string]string{"PLUGIN_URL": f.URL(), "PLUGIN_ENVIRONMENT": "Default", "PLUGIN_CONFIRM": "false"}))
@@ -641,6 +665,7 @@ func TestEnvironmentByName(t *testing.T) {
 }
 
 func TestBadSettingsExit2(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	for _, tc := range []struct {
 		env  map[string]string
@@ -682,6 +707,7 @@ func TestBadSettingsExit2(t *testing.T) {
 }
 
 func TestUnknownSidekickIsRefusedBeforeAnyChange(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	r := run(t, seedEnv(t, f, map[string]string{"PLUGIN_SIDEKICK": "nginx registry/nginx:2"}))
@@ -694,6 +720,7 @@ func TestUnknownSidekickIsRefusedBeforeAnyChange(t *testing.T) {
 }
 
 func TestResultFileWrittenEvenOnFailure(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	_ = f.SetBehavior("demo", "web", rancher.Behavior{FailHealth: true})

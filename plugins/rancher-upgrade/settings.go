@@ -1,14 +1,12 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/setting"
 )
 
 // Traefik is the traefik_* group: labels as rawmind0's rancher-traefik reads them.
@@ -26,45 +24,9 @@ type label struct{ Key, Value string }
 // sidekick is a v2-beta secondary launchConfig and its new image.
 type sidekick struct{ Name, Image string }
 
-// splitList splits a comma or newline separated list, dropping blanks.
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// parseMillis reads "2000" (milliseconds) or a duration such as "2s".
-func parseMillis(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 {
-			return 0, fmt.Errorf("negative")
-		}
-		return n, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("bad interval %q", s)
-	}
-	return d.Milliseconds(), nil
-}
-
-// parseDuration reads a Go duration, or a plain number in unit.
-func parseDuration(s string, unit time.Duration) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.Duration(n * float64(unit)), nil
-	}
-	return time.ParseDuration(s)
-}
-
 // buildLabels merges the labels setting, pull_image and the traefik_* group.
 // The same key given twice with different values is a settings error.
-func (s *Settings) buildLabels() ([]label, error) {
+func (s *Settings) buildLabels(apiVersion string) ([]label, error) {
 	m := map[string]string{}
 	from := map[string]string{}
 	set := func(setting, k, v string) error {
@@ -83,7 +45,7 @@ func (s *Settings) buildLabels() ([]label, error) {
 			return nil, err
 		}
 	}
-	if s.PullImage && s.api != "v3" {
+	if s.PullImage && apiVersion != "v3" {
 		if err := set("pull_image", "io.rancher.container.pull_image", "always"); err != nil {
 			return nil, err
 		}
@@ -105,41 +67,19 @@ func (s *Settings) buildLabels() ([]label, error) {
 	return out, nil
 }
 
-// parseLabels reads a JSON object of strings or a k=v list.
+// parseLabels reads the labels setting: a JSON object or a k=v list
+// (pkg/setting's map rule).
 func parseLabels(s string) ([]label, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
+	pairs, err := setting.Map(s)
+	if err != nil {
+		return nil, plugin.Invalid("labels", "%v", err)
 	}
-	var out []label
-	if strings.HasPrefix(s, "{") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			return nil, plugin.Invalid("labels", "not a JSON object: %v", err)
+	out := make([]label, 0, len(pairs))
+	for _, p := range pairs {
+		if strings.ContainsAny(p.Key, " \t") {
+			return nil, plugin.Invalid("labels", "label key %q has spaces", p.Key)
 		}
-		for k, v := range m {
-			switch x := v.(type) {
-			case string:
-				out = append(out, label{k, x})
-			case bool, float64:
-				out = append(out, label{k, fmt.Sprint(x)})
-			default:
-				return nil, plugin.Invalid("labels", "label %s: value must be a string", k)
-			}
-		}
-	} else {
-		for _, kv := range splitList(s) {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || strings.TrimSpace(k) == "" {
-				return nil, plugin.Invalid("labels", "%q must be key=value", kv)
-			}
-			out = append(out, label{strings.TrimSpace(k), strings.TrimSpace(v)})
-		}
-	}
-	for _, l := range out {
-		if strings.ContainsAny(l.Key, " \t") {
-			return nil, plugin.Invalid("labels", "label key %q has spaces", l.Key)
-		}
+		out = append(out, label{p.Key, p.Value})
 	}
 	return out, nil
 }
@@ -186,7 +126,7 @@ func (t Traefik) labels() ([]label, error) {
 // parseSidekicks reads "name image" (or name=image) pairs, comma separated.
 func parseSidekicks(s string) ([]sidekick, error) {
 	var out []sidekick
-	for _, item := range splitList(s) {
+	for _, item := range setting.List(s) {
 		f := strings.Fields(strings.Replace(item, "=", " ", 1))
 		if len(f) != 2 {
 			return nil, plugin.Invalid("sidekick", "%q must be `name image`", item)

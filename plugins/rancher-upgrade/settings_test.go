@@ -8,41 +8,8 @@ import (
 	"time"
 )
 
-func TestParseMillis(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"2000", 2000, true}, {"2s", 2000, true}, {"1m", 60000, true}, {"250ms", 250, true}, {"0", 0, true},
-		{"-1", 0, false}, {"fast", 0, false}, {"", 0, false},
-	} {
-		got, err := parseMillis(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseMillis(%q) = %d, %v", tc.in, got, err)
-		}
-	}
-}
-
-func TestParseDuration(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		unit time.Duration
-		want time.Duration
-		ok   bool
-	}{
-		{"600", time.Second, 10 * time.Minute, true}, {"5m", time.Second, 5 * time.Minute, true},
-		{"1.5", time.Second, 1500 * time.Millisecond, true}, {"250", time.Millisecond, 250 * time.Millisecond, true},
-		{"soon", time.Second, 0, false},
-	} {
-		got, err := parseDuration(tc.in, tc.unit)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseDuration(%q) = %s, %v", tc.in, got, err)
-		}
-	}
-}
-
 func TestParseLabels(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"a=1,b=2", "a=1 b=2"},
 		{"a=1\nb = x=y", "a=1 b=x=y"},
@@ -81,6 +48,7 @@ func sortStrings(s []string) []string {
 }
 
 func TestNormalizeV2LikeGoRancher(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"http://r:8080":                        "http://r:8080/v2-beta",
 		"http://r:8080/":                       "http://r:8080/v2-beta",
@@ -97,6 +65,7 @@ func TestNormalizeV2LikeGoRancher(t *testing.T) {
 }
 
 func TestSplitV3(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string][2]string{
 		"https://r/v3":                          {"https://r/v3", ""},
 		"https://r/v3/project/c-a:p-b":          {"https://r/v3", "c-a:p-b"},
@@ -113,6 +82,7 @@ func TestSplitV3(t *testing.T) {
 }
 
 func TestTraefikLabels(t *testing.T) {
+	t.Parallel()
 	ls, err := Traefik{Enable: "stack", Domain: "a.com,b.com", Alias: "www,", Port: "8080", Protocol: "https"}.labels()
 	if err != nil {
 		t.Fatal(err)
@@ -132,9 +102,10 @@ func TestTraefikLabels(t *testing.T) {
 }
 
 func TestBuildUpgradeChangesOnlyImageAndLabels(t *testing.T) {
+	t.Parallel()
 	lc := `{"imageUuid":"docker:old:1","labels":{"keep":"me","a":"1"},"secrets":[{"secretId":"1se1"}],"environment":{"K":"v"},"n":1.50,"b":false,"z":null}`
-	s := &Settings{image: "new@sha256:abc", BatchSize: 2, intervalMS: 500, StartFirst: true, Confirm: true, Rollback: true, timeout: time.Minute,
-		labels: []label{{"a", "2"}, {"new", "x"}}}
+	s := &job{Settings: &Settings{BatchSize: 2, StartFirst: true, Confirm: true, Rollback: true},
+		image: "new@sha256:abc", intervalMS: 500, rolloutTimeout: time.Minute, labels: []label{{"a", "2"}, {"new", "x"}}}
 	sv := &v2Service{Name: "web", LaunchConfig: json.RawMessage(lc)}
 	p, err := buildUpgrade(sv, s)
 	if err != nil {
@@ -154,6 +125,7 @@ func TestBuildUpgradeChangesOnlyImageAndLabels(t *testing.T) {
 }
 
 func TestPlanWarnings(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, lc, image, want string
 	}{
@@ -163,7 +135,7 @@ func TestPlanWarnings(t *testing.T) {
 		{"same tag, pulled", `{"imageUuid":"docker:a:1","labels":{"io.rancher.container.pull_image":"always"}}`, "a:1", ""},
 		{"digest", `{"imageUuid":"docker:a@sha256:1"}`, "a@sha256:1", ""},
 	} {
-		s := &Settings{image: tc.image, BatchSize: 1, timeout: time.Minute}
+		s := &job{Settings: &Settings{BatchSize: 1}, image: tc.image, rolloutTimeout: time.Minute}
 		p, err := buildUpgrade(&v2Service{Name: "web", LaunchConfig: json.RawMessage(tc.lc)}, s)
 		if err != nil {
 			t.Fatal(err)

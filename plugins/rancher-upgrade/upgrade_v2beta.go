@@ -18,7 +18,7 @@ import (
 
 // v2 upgrades Rancher 1.6 services through the Cattle v2-beta API.
 type v2 struct {
-	s   *Settings
+	s   *job
 	env *plugin.Env
 	api *apiClient
 	// base is the scope: .../v2-beta/projects/<id> or .../v2-beta.
@@ -56,7 +56,7 @@ type named struct {
 	Name string `json:"name"`
 }
 
-func newV2(s *Settings, env *plugin.Env, c *httpx.Client) *v2 {
+func newV2(s *job, env *plugin.Env, c *httpx.Client) *v2 {
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(s.AccessKey+":"+s.SecretKey))
 	env.Redactor.Add(auth)
 	return &v2{s: s, env: env, api: &apiClient{http: c, auth: auth}, base: s.endpoint.String(), sidekicksSeen: map[string]bool{}}
@@ -279,7 +279,7 @@ type upgradePlan struct {
 // buildUpgrade makes the upgrade action's body from the service's own raw
 // launchConfig: only imageUuid, the merged labels and named sidekicks'
 // imageUuid change; every other field is sent back as it came.
-func buildUpgrade(sv *v2Service, s *Settings) (*upgradePlan, error) {
+func buildUpgrade(sv *v2Service, s *job) (*upgradePlan, error) {
 	var lc map[string]json.RawMessage
 	if err := json.Unmarshal(sv.LaunchConfig, &lc); err != nil || lc == nil {
 		return nil, fmt.Errorf("service %s: launchConfig is not a JSON object", sv.Name)
@@ -376,13 +376,13 @@ func buildUpgrade(sv *v2Service, s *Settings) (*upgradePlan, error) {
 	if !s.Rollback {
 		rb = "no rollback"
 	}
-	p.strategy = fmt.Sprintf("in-service, batch %d, interval %dms, %s; %s; %s; timeout %s", s.BatchSize, s.intervalMS, order, after, rb, s.timeout)
+	p.strategy = fmt.Sprintf("in-service, batch %d, interval %dms, %s; %s; %s; timeout %s", s.BatchSize, s.intervalMS, order, after, rb, s.rolloutTimeout)
 	return p, nil
 }
 
 // strictSidekicks: with one service a sidekick it lacks is a settings
 // error; with several, each sidekick changes the services that have it.
-func (s *Settings) strictSidekicks() bool { return len(s.targets) == 1 }
+func (s *job) strictSidekicks() bool { return len(s.targets) == 1 }
 
 // launchWarnings are the plan's warnings about the launchConfig to be sent.
 func launchWarnings(sv *v2Service, lc map[string]json.RawMessage) []string {
@@ -466,7 +466,7 @@ func (u *v2) wait(ctx context.Context, ref string, sv *v2Service, what string, d
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return sv, &errTimeout{what: what, after: u.s.timeout, last: sv.status()}
+			return sv, &errTimeout{what: what, after: u.s.rolloutTimeout, last: sv.status()}
 		}
 		if err := backoff.Sleep(ctx, min(u.s.poll, left)); err != nil {
 			return sv, err
@@ -513,14 +513,14 @@ func (u *v2) preflight(ctx context.Context, ref string, sv *v2Service) (*v2Servi
 			if sv, err = u.action(ctx, ref, sv, action, nil); err != nil {
 				return sv, err
 			}
-			if sv, err = u.wait(ctx, ref, sv, "the previous upgrade to end", time.Now().Add(u.s.timeout), reach("active", "finishing-upgrade", "rolling-back")); err != nil {
+			if sv, err = u.wait(ctx, ref, sv, "the previous upgrade to end", time.Now().Add(u.s.rolloutTimeout), reach("active", "finishing-upgrade", "rolling-back")); err != nil {
 				return sv, fmt.Errorf("previous upgrade: %w", err)
 			}
 		case sv.State == "removed" || sv.State == "removing" || sv.State == "purged":
 			return sv, fmt.Errorf("service is %s", sv.State)
 		default:
 			fmt.Fprintf(u.env.Stdout, "  %s: waiting for %s to end before upgrading\n", ref, sv.State)
-			sv, err = u.wait(ctx, ref, sv, "a stable state", time.Now().Add(u.s.timeout), func(sv *v2Service) (bool, error) {
+			sv, err = u.wait(ctx, ref, sv, "a stable state", time.Now().Add(u.s.rolloutTimeout), func(sv *v2Service) (bool, error) {
 				if sv.Transitioning == "error" {
 					return false, fmt.Errorf("%s: %s", sv.State, orDefault(sv.TransitioningMessage, "transitioning=error"))
 				}
@@ -557,7 +557,7 @@ func (u *v2) run(ctx context.Context, st *step, found *v2Service) Outcome {
 	// The body is not logged, even at debug: launchConfig.environment often holds secrets.
 	u.env.Log.Debugf("%s: upgrade body of %d bytes", st.Ref, len(up.body))
 	// One timeout covers the whole rollout: upgrade, then finish.
-	deadline := time.Now().Add(u.s.timeout)
+	deadline := time.Now().Add(u.s.rolloutTimeout)
 	if sv, err = u.action(ctx, st.Ref, sv, "upgrade", up.body); err != nil {
 		return fail(sv, err)
 	}
@@ -608,7 +608,7 @@ func (u *v2) rollback(ctx context.Context, ref string, sv *v2Service) error {
 		return err
 	}
 	// Rolling back gets a timeout of its own.
-	deadline := time.Now().Add(u.s.timeout)
+	deadline := time.Now().Add(u.s.rolloutTimeout)
 	if sv.Actions["cancelupgrade"] != "" {
 		if sv, err = u.action(ctx, ref, sv, "cancelupgrade", nil); err != nil {
 			return err

@@ -15,7 +15,7 @@ import (
 
 // v3 upgrades Rancher 2.x deployments through the v3 workloads API.
 type v3 struct {
-	s       *Settings
+	s       *job
 	env     *plugin.Env
 	api     *apiClient
 	root    string // .../v3
@@ -52,8 +52,8 @@ type v3Workload struct {
 	Actions map[string]string `json:"actions"`
 }
 
-func newV3(s *Settings, env *plugin.Env, c *httpx.Client) *v3 {
-	auth := "Bearer " + s.Token
+func newV3(s *job, env *plugin.Env, c *httpx.Client) *v3 {
+	auth := "Bearer " + s.token
 	env.Redactor.Add(auth)
 	return &v3{s: s, env: env, api: &apiClient{http: c, auth: auth}, root: s.endpoint.String(), project: s.projectV3}
 }
@@ -122,7 +122,7 @@ func (u *v3) prepare(ctx context.Context, t target) (*step, error) {
 	if !u.s.Rollback {
 		rb = "no rollback"
 	}
-	st.Lines = append(st.Lines, fmt.Sprintf("strategy: %s; wait for the Deployment rollout; %s; timeout %s", how, rb, u.s.timeout))
+	st.Lines = append(st.Lines, fmt.Sprintf("strategy: %s; wait for the Deployment rollout; %s; timeout %s", how, rb, u.s.rolloutTimeout))
 	link := w.Links["self"]
 	if link == "" {
 		link = u.itemURL(t)
@@ -204,7 +204,7 @@ func rolledOut(before int64) func(w *v3Workload) (bool, error) {
 
 func (u *v3) wait(ctx context.Context, ref, link string, w *v3Workload, what string, cond func(*v3Workload) (bool, error)) (*v3Workload, error) {
 	start := time.Now()
-	deadline := start.Add(u.s.timeout)
+	deadline := start.Add(u.s.rolloutTimeout)
 	last := w.status()
 	for {
 		if done, err := cond(w); done || err != nil {
@@ -212,7 +212,7 @@ func (u *v3) wait(ctx context.Context, ref, link string, w *v3Workload, what str
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return w, &errTimeout{what: what, after: u.s.timeout, last: w.status()}
+			return w, &errTimeout{what: what, after: u.s.rolloutTimeout, last: w.status()}
 		}
 		if err := backoff.Sleep(ctx, min(u.s.poll, left)); err != nil {
 			return w, err

@@ -58,6 +58,7 @@ func workload(t *testing.T, f *rancher.Server) rancher.WorkloadStatus {
 }
 
 func TestV3RolloutSucceedsAndKeepsFields(t *testing.T) {
+	t.Parallel()
 	f := newV3Fake(t)
 	env := v3Env(t, f, map[string]string{"PLUGIN_LABELS": "release=42"})
 	r := run(t, env)
@@ -89,6 +90,7 @@ func TestV3RolloutSucceedsAndKeepsFields(t *testing.T) {
 }
 
 func TestV3FailedRolloutRestoresPreviousImage(t *testing.T) {
+	t.Parallel()
 	f := newV3Fake(t)
 	_ = f.SetWorkloadBehavior("web", "api", rancher.Behavior{FailHealth: true})
 	env := v3Env(t, f, map[string]string{"PLUGIN_PULL_IMAGE": "true"})
@@ -113,6 +115,7 @@ func TestV3FailedRolloutRestoresPreviousImage(t *testing.T) {
 }
 
 func TestV3HangingRolloutTimesOutAndRestores(t *testing.T) {
+	t.Parallel()
 	f := newV3Fake(t)
 	_ = f.SetWorkloadBehavior("web", "api", rancher.Behavior{Hang: true})
 	r := run(t, v3Env(t, f, map[string]string{"PLUGIN_TIMEOUT": "300ms"}))
@@ -125,6 +128,7 @@ func TestV3HangingRolloutTimesOutAndRestores(t *testing.T) {
 }
 
 func TestV3SameImageIsRedeployed(t *testing.T) {
+	t.Parallel()
 	f := newV3Fake(t)
 	r := run(t, v3Env(t, f, map[string]string{"PLUGIN_DOCKER_IMAGE": "reg/api:1"}))
 	if r.Code != 0 || !strings.Contains(r.Stdout, "redeploy") {
@@ -138,6 +142,7 @@ func TestV3SameImageIsRedeployed(t *testing.T) {
 }
 
 func TestV3KeysAndProjectFromURL(t *testing.T) {
+	t.Parallel()
 	f := newV3Fake(t)
 	r := run(t, v3Env(t, f, map[string]string{
 		"PLUGIN_URL": f.URL() + "/v3/project/" + project, "PLUGIN_PROJECT": "", "PLUGIN_TOKEN": "",
@@ -152,6 +157,7 @@ func TestV3KeysAndProjectFromURL(t *testing.T) {
 }
 
 func TestV3NotFoundNamesWorkloads(t *testing.T) {
+	t.Parallel()
 	f := newV3Fake(t)
 	r := run(t, v3Env(t, f, map[string]string{"PLUGIN_SERVICE": "web/nope"}))
 	if r.Code != 1 || !strings.Contains(text(r), `deployment "nope" not found in namespace web of project c-abcde:p-fghij; workloads: api`) {

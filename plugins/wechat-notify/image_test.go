@@ -19,6 +19,7 @@ func dockerRun(t *testing.T, cli *client.Client, env map[string]string, args ...
 }
 
 func TestImageSendsTheSeedCardAndKeepsSecrets(t *testing.T) {
+	t.Parallel()
 	cli := dockertest.Client(t)
 	dockertest.RequireImage(t, cli, image)
 	fake := startFake(t, wecom.Options{})

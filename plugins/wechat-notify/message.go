@@ -97,7 +97,7 @@ type Article struct {
 
 // Message computes the plan. lookup reads ${DRONE_*}/${CI_*} references and
 // the previous build's status. Template errors are settings errors (exit 2).
-func (s *Settings) Message(m drone.Metadata, lookup func(string) (string, bool)) (Plan, error) {
+func (s *job) Message(m drone.Metadata, lookup func(string) (string, bool)) (Plan, error) {
 	c := s.cfg
 	p := Plan{Status: buildStatus(c.status, m)}
 	if why := skipReason(c.onlyOn, p.Status, previousStatus(lookup)); why != "" {
@@ -146,7 +146,7 @@ func (s *Settings) Message(m drone.Metadata, lookup func(string) (string, bool))
 
 // body renders the body template for msgtype mt; custom reports whether it
 // came from a setting rather than the defaults.
-func (s *Settings) body(mt string, d TemplateData, rc renderContext) (text string, custom bool, err error) {
+func (s *job) body(mt string, d TemplateData, rc renderContext) (text string, custom bool, err error) {
 	setting, src := "", ""
 	switch {
 	case d.Status == "success" && s.TemplateSuccess != "":
@@ -168,7 +168,7 @@ func (s *Settings) body(mt string, d TemplateData, rc renderContext) (text strin
 }
 
 // withTitle puts an explicit title above a custom text or markdown body.
-func (s *Settings) withTitle(mt, title, body string, custom bool) string {
+func (s *job) withTitle(mt, title, body string, custom bool) string {
 	if !custom || s.Title == "" || title == "" {
 		return body
 	}
@@ -178,7 +178,7 @@ func (s *Settings) withTitle(mt, title, body string, custom bool) string {
 	return title + "\n" + body
 }
 
-func (s *Settings) appMessage(d TemplateData, rc renderContext, title, link string, notes *[]string) (*AppMessage, error) {
+func (s *job) appMessage(d TemplateData, rc renderContext, title, link string, notes *[]string) (*AppMessage, error) {
 	c := s.cfg
 	mt := c.appType
 	msg := &AppMessage{
@@ -231,7 +231,7 @@ func (s *Settings) appMessage(d TemplateData, rc renderContext, title, link stri
 	return msg, nil
 }
 
-func (s *Settings) article(title, body, link string) (Article, error) {
+func (s *job) article(title, body, link string) (Article, error) {
 	if err := checkLink("pic_url", s.PicURL); err != nil {
 		return Article{}, err
 	}
@@ -242,7 +242,7 @@ func (s *Settings) article(title, body, link string) (Article, error) {
 	return a, nil
 }
 
-func (s *Settings) robotMessage(d TemplateData, rc renderContext, m drone.Metadata, p *Plan, title, link string) (*RobotMessage, error) {
+func (s *job) robotMessage(d TemplateData, rc renderContext, m drone.Metadata, p *Plan, title, link string) (*RobotMessage, error) {
 	mt := s.cfg.botType
 	body, custom, err := s.body(mt, d, rc)
 	if err != nil {

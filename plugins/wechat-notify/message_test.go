@@ -14,6 +14,7 @@ import (
 )
 
 func TestTruncateBytes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -47,6 +48,7 @@ func TestTruncateBytes(t *testing.T) {
 }
 
 func TestExpandRefs(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"${DRONE_REPO_NAME}", `{{ciEnv "DRONE_REPO_NAME"}}`},
 		{"a ${CI_REPO} b", `a {{ciEnv "CI_REPO"}} b`},
@@ -64,6 +66,7 @@ func TestExpandRefs(t *testing.T) {
 }
 
 func TestBuildStatusAndSkip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		setting string
@@ -101,8 +104,8 @@ func TestBuildStatusAndSkip(t *testing.T) {
 	}
 }
 
-// settings returns validated settings built from kv (setting name → value).
-func settings(t testing.TB, kv map[string]string) (*Settings, error) {
+// settings returns the job validated from kv (setting name → value).
+func settings(t testing.TB, kv map[string]string) (*job, error) {
 	t.Helper()
 	s := &Settings{}
 	flags := s.flags()
@@ -121,8 +124,11 @@ func settings(t testing.TB, kv map[string]string) (*Settings, error) {
 	if err := app.Run(args); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Validate(&plugin.Env{Redactor: redact.New(), Workspace: t.TempDir()})
-	return s, err
+	j, err := s.Validate(&plugin.Env{Redactor: redact.New(), Workspace: t.TempDir()})
+	if err != nil {
+		return &job{Settings: s}, err
+	}
+	return j.(*job), nil
 }
 
 func meta() drone.Metadata {
@@ -136,6 +142,7 @@ func meta() drone.Metadata {
 func noEnv(string) (string, bool) { return "", false }
 
 func TestMessagePlans(t *testing.T) {
+	t.Parallel()
 	app := map[string]string{"corpid": "ww1", "corp_secret": "s", "agent_id": "1000002"}
 	with := func(base map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
@@ -246,6 +253,7 @@ func TestMessagePlans(t *testing.T) {
 }
 
 func TestChineseOverEveryLimit(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("部署成功干得好", 400) // 8400 bytes
 	kv := map[string]string{"corpid": "ww1", "corp_secret": "s", "agent_id": "1", "title": long, "description": long, "btn_txt": "点击前往查看"}
 	limits := map[string]int{"textcard": 0, "text": limitText, "markdown": limitAppMarkdown, "news": 0}
@@ -292,6 +300,7 @@ func TestChineseOverEveryLimit(t *testing.T) {
 }
 
 func TestSettingsErrors(t *testing.T) {
+	t.Parallel()
 	app := func(kv ...string) map[string]string {
 		m := map[string]string{"corpid": "ww1", "corp_secret": "s", "agent_id": "1000002"}
 		for i := 0; i < len(kv); i += 2 {
@@ -347,6 +356,7 @@ func TestSettingsErrors(t *testing.T) {
 }
 
 func TestTemplateHelpers(t *testing.T) {
+	t.Parallel()
 	rc := renderContext{status: "failure", loc: time.UTC, lookup: func(n string) (string, bool) {
 		return map[string]string{"DRONE_REPO_NAME": "test", "DRONE_NETRC_PASSWORD": "pw"}[n], true
 	}}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/setting"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 )
@@ -49,8 +50,11 @@ type Settings struct {
 	FailOnError            bool
 	DryRun                 bool
 	APIBase                string
+}
 
-	// Checked forms, set by Validate.
+// job is the checked work: the settings and their checked forms.
+type job struct {
+	*Settings
 	cfg config
 }
 
@@ -200,8 +204,8 @@ func newApp(version string) plugin.App {
 }
 
 // Execute renders the message, then prints it (dry_run) or sends it.
-func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
-	p, err := s.Message(env.Build, os.LookupEnv)
+func (s *job) Execute(ctx context.Context, env *plugin.Env) error {
+	p, err := s.Message(env.Build, env.Lookup)
 	if err != nil {
 		return err
 	}
@@ -252,15 +256,7 @@ func readTemplateFile(workspace, name string) (string, error) {
 }
 
 // list splits a comma- or |-separated setting into trimmed ids.
-func list(v string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '|' || r == '\n' }) {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
+func list(v string) []string { return setting.ListBy(v, "|") }
 
 func errorf(setting, format string, args ...any) error {
 	return plugin.Invalid(setting, format, args...)

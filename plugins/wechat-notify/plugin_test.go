@@ -120,6 +120,7 @@ pipeline:
 `
 
 func TestSeedStepSendsTheTextcard(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	build := map[string]string{"DRONE_REPO_NAME": "test", "DRONE_REPO": "registry/test", "DRONE_BUILD_NUMBER": "42",
 		"DRONE_COMMIT_AUTHOR": "alice", "DRONE_COMMIT_MESSAGE": "update login page", "DRONE_BUILD_STATUS": "success",
@@ -169,6 +170,7 @@ func equalMessage(a, b wecom.Message) bool {
 }
 
 func TestDockerRunExpandsDroneRefs(t *testing.T) {
+	t.Parallel()
 	// Without a CI substituting them, ${DRONE_*} reach the plugin as written.
 	fake := startFake(t, wecom.Options{})
 	r := run(t, appEnv(fake, "PLUGIN_TITLE", "${DRONE_REPO_NAME}", "PLUGIN_DESCRIPTION", "#${DRONE_BUILD_NUMBER} ${HOME} ${DRONE_NETRC_PASSWORD}",
@@ -183,6 +185,7 @@ func TestDockerRunExpandsDroneRefs(t *testing.T) {
 }
 
 func TestCommitMessageWithBracesPastedByDrone(t *testing.T) {
+	t.Parallel()
 	// Drone 0.8 substituted ${DRONE_COMMIT_MESSAGE} into the description
 	// before the plugin runs: the braces are the commit's, not a template.
 	fake := startFake(t, wecom.Options{})
@@ -197,6 +200,7 @@ func TestCommitMessageWithBracesPastedByDrone(t *testing.T) {
 }
 
 func TestRobotMarkdownWithMentions(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{CorpID: "unused"})
 	env := map[string]string{
 		"PLUGIN_WEBHOOK": canaryKey + ",https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=" + canaryKey2, "PLUGIN_API_BASE": fake.URL,
@@ -224,6 +228,7 @@ func TestRobotMarkdownWithMentions(t *testing.T) {
 }
 
 func TestChineseTextOverEveryLimitIsAccepted(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("部署成功，干得好！", 300)
 	for _, mt := range []string{"textcard", "text", "markdown", "news"} {
 		t.Run(mt, func(t *testing.T) {
@@ -248,6 +253,7 @@ func TestChineseTextOverEveryLimitIsAccepted(t *testing.T) {
 }
 
 func TestBusyTwiceThenSuccess(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	fake.QueueErrcode(wecom.APIMessageSend, -1, 2)
 	r := run(t, appEnv(fake))
@@ -264,6 +270,7 @@ func TestBusyTwiceThenSuccess(t *testing.T) {
 }
 
 func TestServerErrorsAndBusyExhaustRetries(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	fake.Queue(wecom.APIMessageSend, wecom.Fault{HTTPStatus: 502}, wecom.Fault{Errcode: 45033})
 	fake.QueueErrcode(wecom.APIMessageSend, -1, 5)
@@ -274,6 +281,7 @@ func TestServerErrorsAndBusyExhaustRetries(t *testing.T) {
 }
 
 func TestExpiredTokenIsFetchedOnce(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	// WeCom may invalidate a token early: expire it right after it is issued.
 	var once sync.Once
@@ -309,6 +317,7 @@ func TestExpiredTokenIsFetchedOnce(t *testing.T) {
 }
 
 func TestIPNotAllowedFailsWithItsMeaning(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	fake.QueueErrcode(wecom.APIGetToken, 60020, 1)
 	r := run(t, appEnv(fake))
@@ -327,6 +336,7 @@ func TestIPNotAllowedFailsWithItsMeaning(t *testing.T) {
 }
 
 func TestFailOnErrorFalseWarnsAndExitsZero(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	fake.QueueErrcode(wecom.APIGetToken, 60020, 1)
 	r := run(t, appEnv(fake, "PLUGIN_FAIL_ON_ERROR", "false"))
@@ -336,6 +346,7 @@ func TestFailOnErrorFalseWarnsAndExitsZero(t *testing.T) {
 }
 
 func TestBadCACertExits2EvenWithoutFailOnError(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	r := run(t, appEnv(fake, "PLUGIN_CA_CERT", "-----BEGIN CERTIFICATE-----\nnot a cert\n-----END CERTIFICATE-----", "PLUGIN_FAIL_ON_ERROR", "false"))
 	if r.Code != 2 || !strings.Contains(r.Output(), "PLUGIN_CA_CERT") || len(fake.Requests()) != 0 {
@@ -344,6 +355,7 @@ func TestBadCACertExits2EvenWithoutFailOnError(t *testing.T) {
 }
 
 func TestNoValidRecipientAndPartialRecipients(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{Users: []string{"zhangsan"}})
 	r := run(t, appEnv(fake, "PLUGIN_TO_USER", "ghost"))
 	if r.Code != 1 || !strings.Contains(r.Output(), "81013") || !strings.Contains(r.Output(), "no valid recipient") {
@@ -358,6 +370,7 @@ func TestNoValidRecipientAndPartialRecipients(t *testing.T) {
 }
 
 func TestOnlyOnFailureSkipsASuccessfulBuild(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	r := run(t, appEnv(fake, "PLUGIN_ONLY_ON", "failure"))
 	if r.Code != 0 || len(fake.Requests()) != 0 || !strings.Contains(r.Output(), "nothing sent") {
@@ -370,6 +383,7 @@ func TestOnlyOnFailureSkipsASuccessfulBuild(t *testing.T) {
 }
 
 func TestWoodpeckerEnvironment(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	env := map[string]string{
 		"PLUGIN_WEBHOOK": canaryKey, "PLUGIN_API_BASE": fake.URL, "PLUGIN_MSGTYPE": "text", "PLUGIN_LANG": "en",
@@ -391,6 +405,7 @@ func TestWoodpeckerEnvironment(t *testing.T) {
 }
 
 func TestTemplateErrorsExit2NamingTheSetting(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	for setting, tpl := range map[string]string{"PLUGIN_TITLE": "{{ .Build.Number ", "PLUGIN_DESCRIPTION": "{{ .Build.Nope }}", "PLUGIN_MSG_URL": "{{ nope }}"} {
 		r := run(t, appEnv(fake, setting, tpl))
@@ -404,6 +419,7 @@ func TestTemplateErrorsExit2NamingTheSetting(t *testing.T) {
 }
 
 func TestDryRunPrintsRequestsWithSecretsMasked(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	r := run(t, appEnv(fake, "PLUGIN_DRY_RUN", "true", "PLUGIN_WEBHOOK", canaryKey))
 	if r.Code != 0 || len(fake.Requests()) != 0 {
@@ -440,6 +456,7 @@ func listener(t *testing.T) (string, *atomic.Int32) {
 }
 
 func TestSecretsGoNowhereElse(t *testing.T) {
+	t.Parallel()
 	other, hits := listener(t)
 	fake := startFake(t, wecom.Options{})
 	// Links in the message point at the other host: they are content, never fetched.
@@ -482,6 +499,7 @@ func TestSecretsGoNowhereElse(t *testing.T) {
 }
 
 func TestTransportErrorsDoNotPrintURLs(t *testing.T) {
+	t.Parallel()
 	// A server that hangs up after gettoken: the send fails at transport level.
 	fake := startFake(t, wecom.Options{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -506,6 +524,7 @@ func TestTransportErrorsDoNotPrintURLs(t *testing.T) {
 }
 
 func TestNotWeComJSONIsNotRetried(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -520,6 +539,7 @@ func TestNotWeComJSONIsNotRetried(t *testing.T) {
 }
 
 func TestUnreachableWeComIsRetriedThenFails(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -533,6 +553,7 @@ func TestUnreachableWeComIsRetriedThenFails(t *testing.T) {
 }
 
 func TestHTTPSWithCACertAndUntrustedCertificate(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	tlsSrv := httptest.NewUnstartedServer(fake)
 	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
@@ -555,6 +576,7 @@ func TestHTTPSWithCACertAndUntrustedCertificate(t *testing.T) {
 }
 
 func TestTemplateFileAndOnlyOnChanged(t *testing.T) {
+	t.Parallel()
 	fake := startFake(t, wecom.Options{})
 	ws := t.TempDir()
 	if err := os.WriteFile(filepath.Join(ws, "notify.tmpl"), []byte("{{ .Repo.Slug }} is back: {{ .Status }}\n"), 0o644); err != nil {
@@ -583,6 +605,7 @@ func TestTemplateFileAndOnlyOnChanged(t *testing.T) {
 // TestLightshipOwnPipelineStep runs the wechat-notify step of the
 // repository's own .drone.yml, as Drone would set its environment.
 func TestLightshipOwnPipelineStep(t *testing.T) {
+	t.Parallel()
 	text, err := os.ReadFile(filepath.Join("..", "..", ".drone.yml"))
 	if err != nil {
 		t.Fatal(err)

@@ -63,7 +63,7 @@ type wecomClient struct {
 	token     string
 }
 
-func (s *Settings) newClient(env *plugin.Env) (*wecomClient, error) {
+func (s *job) newClient(env *plugin.Env) (*wecomClient, error) {
 	h, err := env.HTTP(httpx.Options{Timeout: s.Timeout, Retries: -1})
 	if err != nil {
 		return nil, err
@@ -217,7 +217,7 @@ type sent struct {
 
 // send delivers the plan to every target; one target's failure does not
 // stop the others.
-func (s *Settings) send(ctx context.Context, env *plugin.Env, c *wecomClient, p Plan) (outcome, error) {
+func (s *job) send(ctx context.Context, env *plugin.Env, c *wecomClient, p Plan) (outcome, error) {
 	out := outcome{Status: p.Status, Sent: []sent{}}
 	for _, n := range p.Notes {
 		env.Log.Warn(n)
@@ -263,7 +263,7 @@ func recipients(m *AppMessage) string {
 	return strings.Join(parts, ", ")
 }
 
-func (s *Settings) writeResult(env *plugin.Env, o outcome) error {
+func (s *job) writeResult(env *plugin.Env, o outcome) error {
 	if o.Sent == nil {
 		o.Sent = []sent{}
 	}

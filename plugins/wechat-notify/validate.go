@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net"
 	"net/url"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/setting"
 )
 
 const (
@@ -41,20 +41,40 @@ var (
 	robotTypes = []string{"markdown", "text", "markdown_v2", "news"}
 )
 
-// Validate checks the settings; every error names its setting and exits 2.
-func (s *Settings) Validate(env *plugin.Env) error {
+// Validate checks the settings and returns the job; every error names its
+// setting and exits 2.
+func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
+	c, err := s.check(env)
+	if err != nil {
+		return nil, err
+	}
+	j := &job{Settings: s, cfg: c}
+	// Parse every template now, so a typo exits 2 before anything is sent.
+	for _, t := range j.templates() {
+		if t.text == "" {
+			continue
+		}
+		if _, err := parseTemplate(t.setting, t.text, renderContext{literals: ciLiterals(env.Build)}); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// check reads the settings into their checked forms.
+func (s *Settings) check(env *plugin.Env) (config, error) {
 	c := config{}
 	var err error
 	if c.base, err = checkAPIBase(s.APIBase); err != nil {
-		return err
+		return c, err
 	}
 	if err := s.checkApp(&c); err != nil {
-		return err
+		return c, err
 	}
 	for i, w := range s.Webhook.Value() {
 		key, err := robotKey(w, i)
 		if err != nil {
-			return err
+			return c, err
 		}
 		// The harness masks the setting's value; a key cut out of a URL is a
 		// new string and must be masked too.
@@ -62,14 +82,14 @@ func (s *Settings) Validate(env *plugin.Env) error {
 		c.robots = append(c.robots, key)
 	}
 	if !c.app && len(c.robots) == 0 {
-		return &plugin.SettingsError{Setting: plugin.EnvName("corpid"),
+		return c, &plugin.SettingsError{Setting: plugin.EnvName("corpid"),
 			Msg: "is required (with PLUGIN_CORP_SECRET and PLUGIN_AGENT_ID), or set PLUGIN_WEBHOOK for a group robot"}
 	}
 	if err := s.checkTypes(&c); err != nil {
-		return err
+		return c, err
 	}
 	if c.users, err = parseUsers(s.Users); err != nil {
-		return err
+		return c, err
 	}
 	switch l := strings.ToLower(s.Lang); {
 	case l == "" || strings.HasPrefix(l, "zh"):
@@ -77,14 +97,14 @@ func (s *Settings) Validate(env *plugin.Env) error {
 	case strings.HasPrefix(l, "en"):
 		c.lang = "en"
 	default:
-		return errorf("lang", "%q must be zh or en", s.Lang)
+		return c, errorf("lang", "%q must be zh or en", s.Lang)
 	}
 	if c.loc, err = time.LoadLocation(s.Timezone); err != nil {
-		return errorf("timezone", "%q is not a time zone name (Asia/Shanghai, UTC, ...)", s.Timezone)
+		return c, errorf("timezone", "%q is not a time zone name (Asia/Shanghai, UTC, ...)", s.Timezone)
 	}
 	if s.Status != "" {
 		if c.status = normalStatus(s.Status); c.status == "" {
-			return errorf("status", "%q must be success or failure", s.Status)
+			return c, errorf("status", "%q must be success or failure", s.Status)
 		}
 	}
 	for _, o := range s.OnlyOn.Value() {
@@ -94,29 +114,19 @@ func (s *Settings) Validate(env *plugin.Env) error {
 			c.onlyOn = append(c.onlyOn, o)
 		case "":
 		default:
-			return errorf("only_on", "%q must be success, failure or changed", o)
+			return c, errorf("only_on", "%q must be success, failure or changed", o)
 		}
 	}
 	if s.Retries < 0 || s.Retries > 10 {
-		return errorf("retries", "%d must be 0 to 10", s.Retries)
+		return c, errorf("retries", "%d must be 0 to 10", s.Retries)
 	}
 	if s.Timeout <= 0 {
-		return errorf("timeout", "%s must be positive", s.Timeout)
+		return c, errorf("timeout", "%s must be positive", s.Timeout)
 	}
 	if c.bodyFile, err = readTemplateFile(env.Workspace, s.TemplateFile); err != nil {
-		return err
+		return c, err
 	}
-	s.cfg = c
-	// Parse every template now, so a typo exits 2 before anything is sent.
-	for _, t := range s.templates() {
-		if t.text == "" {
-			continue
-		}
-		if _, err := parseTemplate(t.setting, t.text, renderContext{literals: ciLiterals(env.Build)}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c, nil
 }
 
 // checkAPIBase accepts https, or http only on a loopback address: the corp
@@ -235,29 +245,19 @@ func pick(v string, types []string) string {
 	return ""
 }
 
-// parseUsers reads the users map: a JSON object, or email=id pairs.
+// parseUsers reads the users map (pkg/setting's map rule). E-mail
+// addresses match without case: keys are lowered.
 func parseUsers(v string) (map[string]string, error) {
-	v = strings.TrimSpace(v)
+	pairs, err := setting.Map(v)
+	if err != nil {
+		return nil, errorf("users", "%v", err)
+	}
 	out := map[string]string{}
-	if v == "" {
-		return out, nil
-	}
-	if strings.HasPrefix(v, "{") {
-		var m map[string]string
-		if err := json.Unmarshal([]byte(v), &m); err != nil {
-			return nil, errorf("users", "not a JSON object of strings: %v", err)
+	for _, p := range pairs {
+		if p.Value == "" {
+			return nil, errorf("users", "%q must be email=userid", p.Key+"=")
 		}
-		for k, id := range m {
-			out[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(id)
-		}
-		return out, nil
-	}
-	for _, pair := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '\n' }) {
-		k, id, ok := strings.Cut(pair, "=")
-		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(id) == "" {
-			return nil, errorf("users", "%q must be email=userid", strings.TrimSpace(pair))
-		}
-		out[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(id)
+		out[strings.ToLower(p.Key)] = p.Value
 	}
 	return out, nil
 }
@@ -265,7 +265,7 @@ func parseUsers(v string) (map[string]string, error) {
 type templateSetting struct{ setting, text string }
 
 // templates lists every template setting with its text.
-func (s *Settings) templates() []templateSetting {
+func (s *job) templates() []templateSetting {
 	return []templateSetting{
 		{"title", s.Title}, {"description", s.Description}, {"message", s.MessageText},
 		{"template_file", s.cfg.bodyFile}, {"template_success", s.TemplateSuccess},

@@ -22,9 +22,9 @@ type Result struct {
 // Output is stdout and stderr together.
 func (r Result) Output() string { return r.Stdout + r.Stderr }
 
-// Run clears every PLUGIN_*, DRONE_* and CI_* variable, sets env, and runs
-// app with args (flags, without the program name). It uses t.Setenv, so the
-// test must not be parallel. Runtime env files (/run/drone/env) are not read
+// Run runs app with args (flags, without the program name) in the
+// environment Env(env) builds. The process environment is not changed, so
+// tests may be parallel. Runtime env files (/run/drone/env) are not read
 // unless app.RuntimeEnvFiles names some.
 func Run(t testing.TB, app plugin.App, env map[string]string, args ...string) Result {
 	t.Helper()
@@ -34,19 +34,34 @@ func Run(t testing.TB, app plugin.App, env map[string]string, args ...string) Re
 // RunContext is Run with a context.
 func RunContext(ctx context.Context, t testing.TB, app plugin.App, env map[string]string, args ...string) Result {
 	t.Helper()
-	ClearEnv(t)
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
 	if app.RuntimeEnvFiles == nil {
 		app.RuntimeEnvFiles = []string{}
 	}
 	var out, errOut bytes.Buffer
-	code := app.Run(ctx, append([]string{app.Name}, args...), &out, &errOut)
+	code := app.RunEnv(ctx, Env(env), append([]string{app.Name}, args...), &out, &errOut)
 	return Result{Code: code, Stdout: out.String(), Stderr: errOut.String()}
 }
 
-// ClearEnv unsets the CI variables of the test process for the test's duration.
+// Env is the test process's environment without its PLUGIN_*, DRONE_* and
+// CI_* variables, with env on top.
+func Env(env map[string]string) plugin.Environ {
+	e := plugin.Environ{}
+	for _, kv := range os.Environ() {
+		name, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "PLUGIN_") || strings.HasPrefix(name, "DRONE_") || strings.HasPrefix(name, "CI_") {
+			continue
+		}
+		e[name] = v
+	}
+	for k, v := range env {
+		e[k] = v
+	}
+	return e
+}
+
+// ClearEnv unsets the CI variables of the test process for the test's
+// duration, for tests that run App.Run with the process environment (they
+// cannot be parallel); Run does not need it.
 func ClearEnv(t testing.TB) {
 	t.Helper()
 	for _, kv := range os.Environ() {

@@ -16,9 +16,9 @@ import (
 
 type echo struct{ Msg string }
 
-func (e *echo) Validate(*plugin.Env) error { return nil }
+func (e *echo) Validate(*plugin.Env) (plugin.Job, error) { return e, nil }
 func (e *echo) Execute(_ context.Context, env *plugin.Env) error {
-	fmt.Fprintf(env.Stdout, "msg=%s drone=%s ci=%s\n", e.Msg, os.Getenv("DRONE_REPO"), os.Getenv("CI_REPO"))
+	fmt.Fprintf(env.Stdout, "msg=%s drone=%s ci=%s\n", e.Msg, env.Environ.Get("DRONE_REPO"), env.Environ.Get("CI_REPO"))
 	if e.Msg == "fail" {
 		return fmt.Errorf("asked to fail")
 	}
