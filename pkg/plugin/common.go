@@ -7,6 +7,7 @@ import (
 	"github.com/lightship-ci/lightship/pkg/drone"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/redact"
+	"github.com/lightship-ci/lightship/pkg/result"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 )
@@ -96,3 +97,21 @@ func (e *Env) HTTP(o httpx.Options) (*httpx.Client, error) {
 
 // Lookup returns a variable of the run's environment and whether it is set.
 func (e *Env) Lookup(name string) (string, bool) { return e.Environ.Lookup(name) }
+
+// WriteResult leaves v as this plugin's result for later steps
+// (.lightship/<name>.json under the workspace), stamped with this build.
+func (e *Env) WriteResult(v any) error {
+	return result.Write(e.Workspace, e.Name, result.OriginOf(e.Build), v)
+}
+
+// ReadResult loads plugin's result into v and accepts it only when this
+// build wrote it: another build's file, or one without a record, is a
+// *result.ForeignError. Without any CI metadata it is accepted with a
+// warning. A missing file wraps os.ErrNotExist.
+func (e *Env) ReadResult(plugin string, v any) error {
+	warning, err := result.ReadFrom(e.Workspace, plugin, result.OriginOf(e.Build), v)
+	if warning != "" {
+		e.Log.Warn(warning)
+	}
+	return err
+}

@@ -3,6 +3,7 @@
 package result
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -32,30 +33,17 @@ func (b Build) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(b))
 }
 
-// Workspace returns the directory results live under: DRONE_WORKSPACE,
-// CI_WORKSPACE, or the working directory.
-func Workspace() string {
-	for _, n := range []string{"DRONE_WORKSPACE", "CI_WORKSPACE"} {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	return wd
-}
-
 // Path returns the result file of plugin under workspace.
 func Path(workspace, plugin string) string {
 	return filepath.Join(workspace, DirName, plugin+".json")
 }
 
-// Write stores v as plugin's result under workspace, atomically.
-func Write(workspace, plugin string, v any) error {
+// Write stores v (a struct or map: a JSON object) as plugin's result under
+// workspace, atomically, stamped with the build that wrote it: the file's
+// first key is "written_by" (see Origin).
+func Write(workspace, plugin string, by Origin, v any) error {
 	p := Path(workspace, plugin)
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := stamp(by, v)
 	if err != nil {
 		return fmt.Errorf("encode %s result: %w", plugin, err)
 	}
@@ -65,18 +53,58 @@ func Write(workspace, plugin string, v any) error {
 	return WriteFileAtomic(p, append(b, '\n'), 0o644)
 }
 
-// Read loads plugin's result under workspace into v. The error wraps
-// os.ErrNotExist when the file is missing.
+// stamp encodes v with "written_by" as its first key, indented.
+func stamp(by Origin, v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) < 2 || body[0] != '{' {
+		return nil, fmt.Errorf("a result must be a JSON object, not %.20s", body)
+	}
+	origin, err := json.Marshal(by)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.WriteString(`{"written_by":`)
+	out.Write(origin)
+	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
+		out.WriteByte(',')
+	}
+	out.Write(body[1:])
+	var ind bytes.Buffer
+	if err := json.Indent(&ind, out.Bytes(), "", "  "); err != nil {
+		return nil, err
+	}
+	return ind.Bytes(), nil
+}
+
+// Read loads plugin's result under workspace into v, whoever wrote it (tests,
+// reports). A step that acts on another step's result uses ReadFrom. The
+// error wraps os.ErrNotExist when the file is missing.
 func Read(workspace, plugin string, v any) error {
+	_, err := read(workspace, plugin, v)
+	return err
+}
+
+func read(workspace, plugin string, v any) (*Origin, error) {
 	p := Path(workspace, plugin)
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
+		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode %s: %w", p, err)
+		return nil, fmt.Errorf("decode %s: %w", p, err)
 	}
-	return nil
+	var rec struct {
+		WrittenBy *Origin `json:"written_by"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", p, err)
+	}
+	return rec.WrittenBy, nil
 }
 
 // WriteFileAtomic writes data to a temporary file beside path, syncs it and

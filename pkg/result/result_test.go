@@ -13,12 +13,13 @@ import (
 )
 
 func TestWriteReadRoundTrip(t *testing.T) {
+	t.Parallel()
 	ws := t.TempDir()
 	in := Build{
 		Repo: "harbor.company.com/registry/test", Tags: []string{"dev", "1.2.3"},
 		Digest: "sha256:" + strings.Repeat("ab", 32), ImageID: "sha256:" + strings.Repeat("cd", 32), Registry: "harbor.company.com",
 	}
-	if err := Write(ws, "docker-build", in); err != nil {
+	if err := Write(ws, "docker-build", Origin{}, in); err != nil {
 		t.Fatal(err)
 	}
 	var out Build
@@ -42,12 +43,12 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"repo", "tags", "digest", "image_id", "registry"} {
+	for _, k := range []string{"written_by", "repo", "tags", "digest", "image_id", "registry"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("result file lacks %q: %s", k, raw)
 		}
 	}
-	if len(fields) != 5 {
+	if len(fields) != 6 {
 		t.Errorf("result file has extra fields: %s", raw)
 	}
 	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o644 {
@@ -56,15 +57,16 @@ func TestWriteReadRoundTrip(t *testing.T) {
 }
 
 func TestNilTagsWrittenAsEmptyList(t *testing.T) {
+	t.Parallel()
 	ws := t.TempDir()
-	if err := Write(ws, "docker-build", Build{Repo: "r"}); err != nil {
+	if err := Write(ws, "docker-build", Origin{}, Build{Repo: "r"}); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(Path(ws, "docker-build"))
 	if !bytes.Contains(raw, []byte(`"tags": []`)) {
 		t.Fatalf("tags not an empty list: %s", raw)
 	}
-	if err := Write(ws, "docker-build", &Build{Repo: "r"}); err != nil {
+	if err := Write(ws, "docker-build", Origin{}, &Build{Repo: "r"}); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ = os.ReadFile(Path(ws, "docker-build"))
@@ -74,6 +76,7 @@ func TestNilTagsWrittenAsEmptyList(t *testing.T) {
 }
 
 func TestReadMissingWrapsErrNotExist(t *testing.T) {
+	t.Parallel()
 	var b Build
 	err := Read(t.TempDir(), "docker-build", &b)
 	if !errors.Is(err, os.ErrNotExist) {
@@ -85,6 +88,7 @@ func TestReadMissingWrapsErrNotExist(t *testing.T) {
 }
 
 func TestReadBadJSON(t *testing.T) {
+	t.Parallel()
 	ws := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(ws, DirName), 0o755); err != nil {
 		t.Fatal(err)
@@ -100,8 +104,9 @@ func TestReadBadJSON(t *testing.T) {
 }
 
 func TestWriteUnencodable(t *testing.T) {
+	t.Parallel()
 	ws := t.TempDir()
-	if err := Write(ws, "x", map[string]any{"f": func() {}}); err == nil {
+	if err := Write(ws, "x", Origin{}, map[string]any{"f": func() {}}); err == nil {
 		t.Fatal("want an encode error")
 	}
 	if _, err := os.Stat(Path(ws, "x")); !errors.Is(err, os.ErrNotExist) {
@@ -123,9 +128,10 @@ func dirNames(t *testing.T, dir string) []string {
 }
 
 func TestAtomicWriteLeavesNoTempFiles(t *testing.T) {
+	t.Parallel()
 	ws := t.TempDir()
 	for i := range 3 {
-		if err := Write(ws, "docker-build", Build{Repo: "r", Tags: []string{string(rune('a' + i))}}); err != nil {
+		if err := Write(ws, "docker-build", Origin{}, Build{Repo: "r", Tags: []string{string(rune('a' + i))}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,36 +158,22 @@ func TestAtomicWriteLeavesNoTempFiles(t *testing.T) {
 }
 
 func TestWriteFileAtomicInMissingDir(t *testing.T) {
+	t.Parallel()
 	err := WriteFileAtomic(filepath.Join(t.TempDir(), "no", "such", "f"), []byte("x"), 0o600)
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
-func TestWorkspace(t *testing.T) {
-	t.Setenv("DRONE_WORKSPACE", "")
-	t.Setenv("CI_WORKSPACE", "/woodpecker/src")
-	if ws := Workspace(); ws != "/woodpecker/src" {
-		t.Fatalf("Workspace = %q", ws)
-	}
-	t.Setenv("DRONE_WORKSPACE", "/drone/src")
-	if ws := Workspace(); ws != "/drone/src" {
-		t.Fatalf("Workspace = %q", ws)
-	}
-	t.Setenv("DRONE_WORKSPACE", "")
-	t.Setenv("CI_WORKSPACE", "")
-	wd, _ := os.Getwd()
-	if ws := Workspace(); ws != wd {
-		t.Fatalf("Workspace = %q, want %q", ws, wd)
-	}
+func testCard() Card {
+	return Card{Schema: "https://drone-plugins.github.io/drone-docker/card.json", Data: map[string]any{"tag": "dev", "digest": "sha256:1"}}
 }
 
-var testCard = Card{Schema: "https://drone-plugins.github.io/drone-docker/card.json", Data: map[string]any{"tag": "dev", "digest": "sha256:1"}}
-
 func TestWriteCardToFile(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "card.json")
 	var stdout bytes.Buffer
-	if err := WriteCard(p, &stdout, testCard); err != nil {
+	if err := WriteCard(p, &stdout, testCard()); err != nil {
 		t.Fatal(err)
 	}
 	if stdout.Len() != 0 {
@@ -198,14 +190,15 @@ func TestWriteCardToFile(t *testing.T) {
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("%v: %s", err, raw)
 	}
-	if got.Schema != testCard.Schema || got.Data["tag"] != "dev" {
+	if got.Schema != testCard().Schema || got.Data["tag"] != "dev" {
 		t.Fatalf("card %+v", got)
 	}
 }
 
 func TestWriteCardToStdout(t *testing.T) {
+	t.Parallel()
 	var stdout bytes.Buffer
-	if err := WriteCard("/dev/stdout", &stdout, testCard); err != nil {
+	if err := WriteCard("/dev/stdout", &stdout, testCard()); err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile("^\x1b\\]1338;([A-Za-z0-9+/=]+)\x1b\\]0m\n$").FindStringSubmatch(stdout.String())
@@ -216,21 +209,22 @@ func TestWriteCardToStdout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := json.Marshal(testCard)
+	want, _ := json.Marshal(testCard())
 	if !bytes.Equal(raw, want) {
 		t.Fatalf("card JSON %s, want %s", raw, want)
 	}
 }
 
 func TestWriteCardNoPath(t *testing.T) {
+	t.Parallel()
 	var stdout bytes.Buffer
-	if err := WriteCard("", &stdout, testCard); err != nil || stdout.Len() != 0 {
+	if err := WriteCard("", &stdout, testCard()); err != nil || stdout.Len() != 0 {
 		t.Fatalf("empty path: %v, wrote %q", err, stdout.String())
 	}
 	if err := WriteCard(filepath.Join(t.TempDir(), "x.json"), &stdout, Card{Data: func() {}}); err == nil {
 		t.Fatal("unencodable card accepted")
 	}
-	if err := WriteCard(filepath.Join(t.TempDir(), "absent", "x.json"), &stdout, testCard); err == nil {
+	if err := WriteCard(filepath.Join(t.TempDir(), "absent", "x.json"), &stdout, testCard()); err == nil {
 		t.Fatal("card written into a missing directory")
 	}
 }

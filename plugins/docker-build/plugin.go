@@ -122,8 +122,11 @@ const notes = `## Notes
   request is built but not pushed, and the log says so. ` + "`default_tag`/`default_tags`" + `
   are 0.8-era aliases of ` + "`auto_tag`" + `.
 - Tags Docker cannot hold (a ` + "`+`" + `, more than 128 characters) stop the run before the build.
-- Results: ` + "`.lightship/docker-build.json`" + ` holds ` + "`repo`, `tags`, `digest`, `image_id`, `registry`" + `;
-  a Drone card is written when ` + "`DRONE_CARD_PATH`" + ` is set.
+- Results: ` + "`.lightship/docker-build.json`" + ` holds ` + "`repo`, `tags`, `digest`, `image_id`, `registry`" + `
+  and ` + "`written_by`" + `, the build that wrote it (repository, build number, commit SHA and pipeline
+  start time, from ` + "`DRONE_*`" + ` or ` + "`CI_*`" + `). rancher-upgrade deploys ` + "`repo@digest`" + ` from it only when
+  ` + "`written_by`" + ` is the build it runs in, so a file committed by mistake or restored from a cache is
+  never deployed. A Drone card is written when ` + "`DRONE_CARD_PATH`" + ` is set.
 - Harbor never creates projects on push and answers a push to a missing project with the
   same "unauthorized" as bad credentials. When a push is refused, the plugin asks Harbor's
   API whether the project exists and says which case it is. Project robot accounts

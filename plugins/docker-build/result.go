@@ -10,7 +10,7 @@ func (r *runner) writeResult() error {
 	if !p.Push {
 		res.Tags = []string{}
 	}
-	if err := result.Write(r.env.Workspace, "docker-build", res); err != nil {
+	if err := r.env.WriteResult(res); err != nil {
 		return err
 	}
 	return result.WriteCard(r.env.Build.CardPath, r.env.Stdout, result.Card{

@@ -126,7 +126,18 @@ the plugin waits until the new generation is observed and updated, available and
 The same image is rolled out again with the ` + "`redeploy`" + ` action.
 
 Each service's outcome is written to ` + "`.lightship/rancher-upgrade.json`" + ` (and a Drone card where
-` + "`DRONE_CARD_PATH`" + ` is set): ` + "`finished`" + `, ` + "`upgraded`" + ` (confirm false), ` + "`rolled-back`" + `, ` + "`failed`" + `, ` + "`skipped`" + `.`
+` + "`DRONE_CARD_PATH`" + ` is set): ` + "`finished`" + `, ` + "`upgraded`" + ` (confirm false), ` + "`rolled-back`" + `, ` + "`failed`" + `, ` + "`skipped`" + `.
+
+## Which image: docker_image or this build's docker-build result
+
+Without ` + "`docker_image`" + ` the plugin deploys ` + "`repo@digest`" + ` from ` + "`.lightship/docker-build.json`" + `, and only
+when that file's ` + "`written_by`" + ` record is this build: the repository (` + "`DRONE_REPO`" + ` / ` + "`CI_REPO`" + `), build
+number, commit SHA and, where both have it, the pipeline start time must all match. A file from another
+build (committed by mistake, restored from a cache volume, left by a docker-build step that ` + "`when:`" + `
+skipped) or one without a record exits 2 naming ` + "`docker_image`" + `, which build wrote it and which build
+this is, before any Rancher API is called: set ` + "`docker_image`" + ` to deploy an image explicitly. Run
+outside any CI (a plain ` + "`docker run`" + ` without ` + "`DRONE_*`" + ` / ` + "`CI_*`" + `), the file is used with a warning
+that it was not checked.`
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
@@ -336,9 +347,13 @@ func (j *job) resolveImage(env *plugin.Env) error {
 	img := strings.TrimSpace(j.DockerImage)
 	if img == "" {
 		var b result.Build
-		if err := result.Read(env.Workspace, "docker-build", &b); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
+		if err := env.ReadResult("docker-build", &b); err != nil {
+			var foreign *result.ForeignError
+			switch {
+			case errors.Is(err, os.ErrNotExist):
 				return plugin.Invalid("docker_image", "is required: no %s from a docker-build step", result.Path(env.Workspace, "docker-build"))
+			case errors.As(err, &foreign):
+				return plugin.Invalid("docker_image", "is unset, and %v. Set docker_image to the image to deploy to go on without this file", err)
 			}
 			return plugin.Invalid("docker_image", "is required: %v", err)
 		}

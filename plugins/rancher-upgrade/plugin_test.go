@@ -621,20 +621,117 @@ func TestFailureSkipsTheServicesAfter(t *testing.T) {
 	}
 }
 
-func TestImageComesFromDockerBuildResult(t *testing.T) {
+// thisBuild is the CI metadata of the build the deploy step runs in.
+func thisBuild() map[string]string {
+	return map[string]string{"DRONE_REPO": "acme/web", "DRONE_BUILD_NUMBER": "42", "DRONE_COMMIT_SHA": "0123456789abcdef", "DRONE_BUILD_STARTED": "1714528800"}
+}
+
+func thisOrigin() result.Origin {
+	return result.Origin{Repo: "acme/web", Build: 42, Commit: "0123456789abcdef", Started: time.Unix(1714528800, 0).UTC()}
+}
+
+// writeBuildResult leaves docker-build's result in ws as written by by
+// (no record at all when by is nil, as before results were stamped).
+func writeBuildResult(t *testing.T, ws string, by *result.Origin, digest string) {
+	t.Helper()
+	b := result.Build{Repo: "harbor.company.com/registry/test", Tags: []string{"dev"}, Digest: digest}
+	if by != nil {
+		if err := result.Write(ws, "docker-build", *by, b); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	raw, _ := json.Marshal(b)
+	if err := os.MkdirAll(filepath.Join(ws, result.DirName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(result.Path(ws, "docker-build"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestImageComesFromThisBuildsDockerBuildResult(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
 	addWeb(t, f, "demo", "web", rancher.Service{})
 	env := seedEnv(t, f, map[string]string{"PLUGIN_DOCKER_IMAGE": ""})
-	digest := "sha256:" + strings.Repeat("ab", 32)
-	if err := result.Write(env["DRONE_WORKSPACE"], "docker-build", result.Build{Repo: "harbor.company.com/registry/test", Tags: []string{"dev"}, Digest: digest}); err != nil {
-		t.Fatal(err)
+	for k, v := range thisBuild() {
+		env[k] = v
 	}
-	if r := run(t, env); r.Code != 0 {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	by := thisOrigin()
+	writeBuildResult(t, env["DRONE_WORKSPACE"], &by, digest)
+	r := run(t, env)
+	if r.Code != 0 {
 		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
 	}
 	if img := status(t, f, "demo", "web").Image; img != "docker:harbor.company.com/registry/test@"+digest {
 		t.Errorf("image %s", img)
+	}
+	if strings.Contains(r.Output(), "level=warn") {
+		t.Errorf("a warning for this build's own result:\n%s", r.Output())
+	}
+}
+
+func TestDockerBuildResultWithoutCIMetadataWarnsAndDeploys(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	addWeb(t, f, "demo", "web", rancher.Service{})
+	env := seedEnv(t, f, map[string]string{"PLUGIN_DOCKER_IMAGE": ""})
+	digest := "sha256:" + strings.Repeat("cd", 32)
+	writeBuildResult(t, env["DRONE_WORKSPACE"], nil, digest)
+	r := run(t, env)
+	if r.Code != 0 {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	if !strings.Contains(r.Output(), "level=warning") || !strings.Contains(r.Output(), "no CI build metadata") {
+		t.Errorf("no warning that the file was not checked:\n%s", r.Output())
+	}
+	if img := status(t, f, "demo", "web").Image; img != "docker:harbor.company.com/registry/test@"+digest {
+		t.Errorf("image %s", img)
+	}
+}
+
+func TestDockerBuildResultOfAnotherBuildExit2(t *testing.T) {
+	t.Parallel()
+	other := func(change func(o *result.Origin)) *result.Origin {
+		o := thisOrigin()
+		change(&o)
+		return &o
+	}
+	for _, tc := range []struct {
+		name  string
+		by    *result.Origin
+		wrote string
+	}{
+		{"another build number", other(func(o *result.Origin) { o.Build = 41 }), "written by build 41 of acme/web at commit 0123456789abcdef"},
+		{"another commit", other(func(o *result.Origin) { o.Commit = "fedcba9876543210" }), "written by build 42 of acme/web at commit fedcba9876543210"},
+		{"another repo", other(func(o *result.Origin) { o.Repo = "acme/api" }), "written by build 42 of acme/api"},
+		{"no record", nil, "does not record which build wrote it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t)
+			addWeb(t, f, "demo", "web", rancher.Service{})
+			env := seedEnv(t, f, map[string]string{"PLUGIN_DOCKER_IMAGE": ""})
+			for k, v := range thisBuild() {
+				env[k] = v
+			}
+			writeBuildResult(t, env["DRONE_WORKSPACE"], tc.by, "sha256:"+strings.Repeat("ef", 32))
+			r := run(t, env)
+			out := text(r)
+			if r.Code != 2 {
+				t.Fatalf("exit %d:\n%s", r.Code, out)
+			}
+			for _, want := range []string{"PLUGIN_DOCKER_IMAGE", tc.wrote, "build 42 of acme/web at commit 0123456789abcdef", "Set docker_image"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+			if n := len(f.Requests()); n != 0 {
+				t.Errorf("the Rancher API was contacted %d times", n)
+			}
+		})
 	}
 }
 

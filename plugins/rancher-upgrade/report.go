@@ -107,7 +107,7 @@ func dash(s string) string {
 }
 
 func writeReport(env *plugin.Env, r Report) error {
-	if err := result.Write(env.Workspace, env.Name, r); err != nil {
+	if err := env.WriteResult(r); err != nil {
 		return err
 	}
 	var facts []any

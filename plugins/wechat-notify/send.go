@@ -267,7 +267,7 @@ func (s *job) writeResult(env *plugin.Env, o outcome) error {
 	if o.Sent == nil {
 		o.Sent = []sent{}
 	}
-	if err := result.Write(env.Workspace, env.Name, o); err != nil {
+	if err := env.WriteResult(o); err != nil {
 		return err
 	}
 	facts := []any{map[string]any{"title": "status", "value": o.Status}}

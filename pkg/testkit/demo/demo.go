@@ -145,9 +145,10 @@ func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
 	return cond()
 }
 
-// buildEnv is the DRONE_* metadata of the demo build (a push to develop).
-func buildEnv(status string, failed []string) map[string]string {
-	now := fmt.Sprint(time.Now().Unix())
+// buildEnv is the DRONE_* metadata of the demo build (a push to develop),
+// started at started: every step of one build sees the same start time.
+func buildEnv(started time.Time, status string, failed []string) map[string]string {
+	now := fmt.Sprint(started.Unix())
 	return map[string]string{
 		"CI": "true", "DRONE": "true",
 		"DRONE_SYSTEM_PROTO": "https", "DRONE_SYSTEM_HOST": "drone.company.com", "DRONE_SYSTEM_HOSTNAME": "drone.company.com",

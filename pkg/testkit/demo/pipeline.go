@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/lightship-ci/lightship/pkg/testkit/droneyaml"
 )
@@ -20,7 +21,8 @@ func (r *run) pipeline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	vars := buildEnv("success", nil)
+	started := time.Now()
+	vars := buildEnv(started, "success", nil)
 	for k, v := range r.sandbox.vars() {
 		vars[k] = v
 	}
@@ -39,7 +41,7 @@ func (r *run) pipeline(ctx context.Context) error {
 				r.say("step %s: skipped by its when: conditions", s.Name)
 				continue
 			}
-			env, err := stepEnv(s, i+1, buildEnv(status, failed), r.sandbox.secrets())
+			env, err := stepEnv(s, i+1, buildEnv(started, status, failed), r.sandbox.secrets())
 			if err != nil {
 				return err
 			}
