@@ -115,6 +115,13 @@ func (a App) RunEnv(ctx context.Context, environ Environ, args []string, stdout,
 	}
 	app := a.cliApp(parsed, out, errOut)
 	app.Action = func(c *cli.Context) error {
+		if c.Bool(helpFlagName) {
+			return cli.ShowAppHelp(c)
+		}
+		if c.Bool(versionFlagName) {
+			cli.ShowVersion(c)
+			return nil
+		}
 		if err := applyEnviron(c, flags, env); err != nil {
 			return err
 		}
@@ -222,8 +229,23 @@ func jsonStrings(v any, out []string) []string {
 	return out
 }
 
+// helpFlagName and versionFlagName are this App's own --help and --version:
+// urfave/cli's defaults (cli.HelpFlag, cli.VersionFlag) are package-level
+// values that every App writes to while parsing, a data race when two runs
+// parse at once (parallel plugin tests).
+const (
+	helpFlagName    = "help"
+	versionFlagName = "version"
+)
+
 func (a App) cliApp(flags []cli.Flag, out, errOut io.Writer) *cli.App {
+	flags = append(flags[:len(flags):len(flags)],
+		&cli.BoolFlag{Name: helpFlagName, Aliases: []string{"h"}, Usage: "show help"},
+		&cli.BoolFlag{Name: versionFlagName, Aliases: []string{"v"}, Usage: "print the version"},
+	)
 	return &cli.App{
+		HideHelp:        true,
+		HideVersion:     true,
 		Name:            a.Name,
 		Usage:           a.Title,
 		Description:     a.Description + "\n\nEvery setting is read from its PLUGIN_* variable (shown in brackets) or the flag.",
