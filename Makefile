@@ -38,6 +38,7 @@ deps:
 	@scripts/ensure-docker
 	@scripts/ensure-rsyslog
 	@scripts/ensure-busybox
+	@scripts/ensure-kubectl
 
 unit:
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
