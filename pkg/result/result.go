@@ -22,6 +22,16 @@ type Build struct {
 	Digest   string   `json:"digest"`
 	ImageID  string   `json:"image_id"`
 	Registry string   `json:"registry"`
+	// Platforms lists each platform's manifest when Digest is a
+	// multi-platform index (docker-build's platforms setting).
+	Platforms []PlatformImage `json:"platforms,omitempty"`
+}
+
+// PlatformImage is one platform's image inside a multi-platform index.
+type PlatformImage struct {
+	// Platform is os/arch[/variant], e.g. linux/arm64.
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
 }
 
 // MarshalJSON writes a nil Tags as [] so readers always get a list.

@@ -42,6 +42,8 @@ type Plan struct {
 	PushBackoff time.Duration
 	// Insecure: the registry speaks HTTP or has an untrusted certificate.
 	Insecure bool
+	// Buildkit is set when the build runs on a buildkitd (buildkit_host).
+	Buildkit *BuildkitPlan
 	// Warnings are printed before anything runs.
 	Warnings []string
 }
@@ -148,6 +150,9 @@ func buildPlan(s *Settings, meta drone.Metadata, lookup lookupFunc) (*Plan, erro
 		}
 	}
 	if err := planHarbor(p, s, named); err != nil {
+		return nil, err
+	}
+	if err := planBuildkit(p, s); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -47,10 +47,12 @@ type Settings struct {
 	HarborSeverity      string
 	HarborScanTimeout   time.Duration
 	HarborScanInterval  time.Duration
+
+	Buildkit BuildkitSettings
 }
 
 func (s *Settings) flags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "repo", Usage: "image repository with its registry host, e.g. harbor.company.com/registry/test", EnvVars: plugin.EnvVars("repo"), Destination: &s.Repo},
 		&cli.StringFlag{Name: "registry", Usage: "registry to log in to (default: the host of repo)", EnvVars: plugin.EnvVars("registry", "DOCKER_REGISTRY"), Destination: &s.Registry},
 		&cli.StringSliceFlag{Name: "tags", Aliases: []string{"tag"}, Usage: "tags to push (default latest)", EnvVars: plugin.EnvVars("tags", "PLUGIN_TAG"), Destination: &s.Tags},
@@ -86,7 +88,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "harbor_severity", Usage: "lowest severity that fails the build: none, low, medium, high or critical (none: report only)", Value: "critical", EnvVars: plugin.EnvVars("harbor_severity"), Destination: &s.HarborSeverity, Category: "Harbor"},
 		&cli.DurationFlag{Name: "harbor_scan_timeout", Usage: "how long to wait for the scan", Value: 5 * time.Minute, EnvVars: plugin.EnvVars("harbor_scan_timeout"), Destination: &s.HarborScanTimeout, Category: "Harbor"},
 		&cli.DurationFlag{Name: "harbor_scan_interval", Usage: "how often the scan status is read", Value: 2 * time.Second, EnvVars: plugin.EnvVars("harbor_scan_interval"), Destination: &s.HarborScanInterval, Category: "Harbor"},
-	}
+	}, s.Buildkit.flags()...)
 }
 
 const example = `build_step:
@@ -142,7 +144,7 @@ func newApp(version string) plugin.App {
 		Description: "Build a Docker image through the Engine API and push it to Harbor or any registry.",
 		Tags:        []string{"docker", "harbor", "build", "publish"},
 		Flags:       s.flags(),
-		Secrets:     []string{"password", "config"},
+		Secrets:     []string{"password", "config", "buildkit_key"},
 		Required:    []string{"repo"},
 		Example:     example,
 		Notes:       notes,
@@ -172,6 +174,9 @@ func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
 // Execute prints the plan and carries it out.
 func (p *Plan) Execute(ctx context.Context, env *plugin.Env) error {
 	p.Print(reportWriter(env, "plan"))
+	if p.Buildkit != nil {
+		return runRemote(ctx, env, p)
+	}
 	d, err := connectDaemon(ctx, env)
 	if err != nil {
 		return err

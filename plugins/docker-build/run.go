@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/tlsconfig"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/result"
 )
 
 // connectDaemon returns a client of the Docker daemon (DOCKER_HOST or the
@@ -76,6 +77,8 @@ type runner struct {
 	steps   stepImages
 	imageID string
 	digest  string
+	// platforms are the manifests of a multi-platform index (buildkit_host).
+	platforms []result.PlatformImage
 }
 
 // run carries out the plan: checks, mirror and cache pulls, build, Harbor

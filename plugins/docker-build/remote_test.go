@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
+	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/lightship-ci/lightship/pkg/testkit/buildkitd"
+	"github.com/lightship-ci/lightship/pkg/testkit/registry"
+)
+
+// Tests of the buildkit_host path against a real buildkitd (the machine's,
+// from scripts/ensure-buildkitd, or fresh ones the test starts) and the
+// in-process registry with Basic auth.
+
+func remoteEnv(dir string, reg *registry.Registry, repo, addr string) map[string]string {
+	env := baseEnv(dir, reg, repo)
+	env["PLUGIN_BUILDKIT_HOST"] = addr
+	return env
+}
+
+// archContext is a FROM scratch Dockerfile whose image holds its own arch.
+func archContext(t *testing.T) string {
+	return writeContext(t, map[string]string{
+		"Dockerfile":     "FROM scratch\nARG TARGETARCH\nCOPY arch-${TARGETARCH}.txt /arch.txt\n",
+		"arch-amd64.txt": "amd64\n",
+		"arch-arm64.txt": "arm64\n",
+	})
+}
+
+func TestRemoteMultiPlatformIndexUnderEveryTag(t *testing.T) {
+	addr := buildkitd.Shared(t)
+	reg := startRegistry(t, map[string]string{robotUser: canary})
+	repo := "proj/multi-" + suffix()
+	dir := archContext(t)
+	env := remoteEnv(dir, reg, repo, addr)
+	env["PLUGIN_PLATFORMS"] = "linux/amd64,linux/arm64"
+	env["PLUGIN_TAGS"] = "v1,latest"
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 0 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	if strings.Contains(res.Output(), canary) {
+		t.Errorf("password printed:\n%s", res.Output())
+	}
+	ctx := context.Background()
+	var indexDigest string
+	for _, tag := range []string{"v1", "latest"} {
+		m, err := reg.Manifest(ctx, repo, tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.IsIndex() {
+			t.Fatalf("%s is a %s, want an index", tag, m.MediaType)
+		}
+		if indexDigest != "" && m.Digest != indexDigest {
+			t.Errorf("%s -> %s, v1 -> %s: want one index under every tag", tag, m.Digest, indexDigest)
+		}
+		indexDigest = m.Digest
+	}
+	images, err := reg.Images(ctx, repo, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, im := range images {
+		b, err := reg.File(ctx, repo, im, "/arch.txt")
+		if err != nil {
+			t.Fatalf("%s: %v", im.Platform, err)
+		}
+		if want := "linux/" + strings.TrimSpace(string(b)); im.Platform != want {
+			t.Errorf("image %s holds /arch.txt %q, config says %s", im.Digest, b, im.Platform)
+		}
+		got[im.Platform] = im.Digest
+	}
+	if len(got) != 2 || got["linux/amd64"] == "" || got["linux/arm64"] == "" {
+		t.Fatalf("index holds %v, want linux/amd64 and linux/arm64", got)
+	}
+	var b result.Build
+	if err := result.Read(dir, "docker-build", &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Digest != indexDigest {
+		t.Errorf("result digest %s, want the index's %s", b.Digest, indexDigest)
+	}
+	recorded := map[string]string{}
+	for _, p := range b.Platforms {
+		recorded[p.Platform] = p.Digest
+	}
+	if fmt.Sprint(recorded) != fmt.Sprint(got) {
+		t.Errorf("result platforms %v, registry %v", recorded, got)
+	}
+	tags := append([]string(nil), b.Tags...)
+	sort.Strings(tags)
+	if strings.Join(tags, ",") != "latest,v1" {
+		t.Errorf("result tags %v", b.Tags)
+	}
+}
+
+func TestRemoteDryRunBuildsWithoutPushing(t *testing.T) {
+	addr := buildkitd.Shared(t)
+	reg := startRegistry(t, map[string]string{robotUser: canary})
+	repo := "proj/dry-" + suffix()
+	dir := archContext(t)
+	env := remoteEnv(dir, reg, repo, addr)
+	env["PLUGIN_PLATFORMS"] = "linux/amd64,linux/arm64"
+	env["PLUGIN_DRY_RUN"] = "true"
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 0 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	if tags, err := reg.Tags(context.Background(), repo); err == nil && len(tags) > 0 {
+		t.Errorf("dry_run pushed %v", tags)
+	}
+	for _, r := range reg.Requests() {
+		if r.Method != "GET" && r.Method != "HEAD" {
+			t.Errorf("dry_run sent %s %s", r.Method, r.Path)
+		}
+	}
+	var b result.Build
+	if err := result.Read(dir, "docker-build", &b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.Digest, "sha256:") || len(b.Tags) != 0 {
+		t.Errorf("dry_run result %+v: want the built digest and no tags", b)
+	}
+}
+
+func TestRemoteUnreachableBuildkitdFailsNamingTheAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "tcp://" + l.Addr().String()
+	l.Close()
+	for _, addr := range []string{closed, "unix:///nonexistent/lightship/buildkitd.sock"} {
+		t.Run(addr, func(t *testing.T) {
+			reg := startRegistry(t, nil)
+			dir := archContext(t)
+			env := remoteEnv(dir, reg, "proj/none", addr)
+			env["PLUGIN_BUILDKIT_TIMEOUT"] = "2s"
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res := plugintest.RunContext(ctx, t, newApp("test"), env)
+			if ctx.Err() != nil {
+				t.Fatalf("still running after a minute with buildkit_timeout 2s")
+			}
+			if res.Code != 1 || !strings.Contains(res.Output(), addr) {
+				t.Errorf("exit %d, want 1 naming %s:\n%s", res.Code, addr, res.Output())
+			}
+		})
+	}
+}
+
+func TestRemoteMutualTLS(t *testing.T) {
+	d := buildkitd.Start(t, buildkitd.Options{TLS: true})
+	reg := startRegistry(t, map[string]string{robotUser: canary})
+	repo := "proj/mtls-" + suffix()
+	dir := archContext(t)
+	key, err := os.ReadFile(d.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		settings map[string]string
+		code     int
+	}{
+		{"ca and client certificate", map[string]string{"PLUGIN_CA_CERT": d.CACert, "PLUGIN_BUILDKIT_CERT": d.ClientCert, "PLUGIN_BUILDKIT_KEY": string(key)}, 0},
+		{"no client certificate", map[string]string{"PLUGIN_CA_CERT": d.CACert}, 1},
+		{"no TLS", map[string]string{}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := remoteEnv(dir, reg, repo, d.Addr)
+			env["PLUGIN_BUILDKIT_TIMEOUT"] = "10s"
+			for k, v := range tc.settings {
+				env[k] = v
+			}
+			res := plugintest.Run(t, newApp("test"), env)
+			if res.Code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s", res.Code, tc.code, res.Output())
+			}
+			if strings.Contains(res.Output(), "PRIVATE KEY") {
+				t.Errorf("client key printed:\n%s", res.Output())
+			}
+			if tc.code != 0 && !strings.Contains(res.Output(), d.Addr) {
+				t.Errorf("failure does not name %s:\n%s", d.Addr, res.Output())
+			}
+		})
+	}
+}
