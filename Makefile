@@ -8,7 +8,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 export VERSION
 
-.PHONY: all build dist images demo deps test unit docs lint fmt-check vet staticcheck standalone bench clean
+.PHONY: all build cross dist images demo deps test unit docs lint fmt-check vet staticcheck standalone bench clean
 all: build
 
 build: $(addprefix bin/,$(PLUGINS))
@@ -19,15 +19,45 @@ bin/%: FORCE
 .PHONY: FORCE
 FORCE:
 
+# PLATFORMS=linux/amd64,linux/arm64 (os/arch[/variant], comma-separated):
+# `make images` publishes each plugin as one multi-platform image index,
+# $(IMAGE_REGISTRY)/lightship/<plugin>:$(IMAGE_TAGS), built on buildkitd
+# (BUILDKIT_HOST, default scripts/ensure-buildkitd's) from binaries
+# cross-compiled by `make cross` (scripts/publish-index); `make dist` also
+# stages dist/platforms/<plugin> for .drone.yml. Without PLATFORMS, `build`,
+# `dist` and `images` do what they always did: host-arch images in the daemon.
+PLATFORMS ?=
+IMAGE_REGISTRY ?=
+IMAGE_TAGS ?= latest
+export PLATFORMS IMAGE_REGISTRY IMAGE_TAGS
+comma := ,
+PLATFORM_LIST := $(subst $(comma), ,$(PLATFORMS))
+
+# cross: bin/<os>/<arch>[/<variant>]/<plugin> for each of PLATFORMS.
+cross:
+	@[ -n "$(PLATFORMS)" ] || { echo "cross: set PLATFORMS, e.g. linux/amd64,linux/arm64" >&2; exit 2; }
+	@for pl in $(PLATFORM_LIST); do \
+	  os=$${pl%%/*}; rest=$${pl#*/}; arch=$${rest%%/*}; variant=$${rest#$$arch}; variant=$${variant#/}; \
+	  for p in $(PLUGINS); do \
+	    (cd plugins/$$p && GOOS=$$os GOARCH=$$arch GOARM=$${variant#v} CGO_ENABLED=0 \
+	      go build -trimpath -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o ../../bin/$$pl/$$p .) || exit 1; \
+	  done; echo "bin/$$pl: $(PLUGINS)"; done
+
 # dist/<plugin>: the image's build context (binary, CA bundle, Dockerfile).
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
-dist: build
+dist: build $(if $(PLATFORMS),cross)
 	@for p in $(PLUGINS); do mkdir -p dist/$$p && cp bin/$$p $(CA_BUNDLE) plugins/$$p/Dockerfile dist/$$p/ || exit 1; done
-	@echo "dist/: one build context per plugin"
+	@$(if $(PLATFORMS),for p in $(PLUGINS); do scripts/publish-index --stage-only $$p || exit 1; done)
+	@echo "dist/: one build context per plugin$(if $(PLATFORMS), (dist/platforms/: $(PLATFORMS)))"
 
+ifeq ($(PLATFORMS),)
 images: build
 	@scripts/ensure-docker >/dev/null
 	@for p in $(PLUGINS); do scripts/build-image $$p || exit 1; done
+else
+images: build cross
+	@for p in $(PLUGINS); do scripts/publish-index $$p || exit 1; done
+endif
 
 # test: everything CI runs. The image-level tests inside the plugin packages
 # need the images, so they are built first; the demo runs last.
@@ -39,6 +69,7 @@ deps:
 	@scripts/ensure-rsyslog
 	@scripts/ensure-busybox
 	@scripts/ensure-kubectl
+	@scripts/ensure-buildkitd
 
 unit:
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done

@@ -147,7 +147,7 @@ func newApp(version string) plugin.App {
 		Secrets:     []string{"password", "config", "buildkit_key"},
 		Required:    []string{"repo"},
 		Example:     example,
-		Notes:       notes,
+		Notes:       notes + buildkitNotes,
 		Version:     version,
 		Plugin:      s,
 	}

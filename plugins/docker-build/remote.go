@@ -14,6 +14,8 @@ import (
 	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/plugins/docker-build/buildsession"
+	"github.com/lightship-ci/lightship/plugins/docker-build/progress"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
@@ -262,18 +264,21 @@ func frontendAttrs(b BuildSpec, pls []string, filename string) map[string]string
 // attachables are the session services buildkitd calls back: registry
 // credentials, build secrets, ssh agents.
 func (r *remoteRunner) attachables() ([]session.Attachable, error) {
-	return nil, nil
+	a := r.plan.Auth
+	var creds []buildsession.Credential
+	if a.Source != "" {
+		creds = append(creds, buildsession.Credential{Host: r.plan.Registry, Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken})
+	}
+	return buildsession.Attachables(buildsession.Options{Credentials: creds})
 }
 
-// printProgress prints buildkitd's progress.
+// printProgress prints buildkitd's progress as `docker buildx
+// --progress=plain` does, or as JSON lines with log_format json.
 func (r *remoteRunner) printProgress(ctx context.Context, ch chan *client.SolveStatus) error {
-	w := reportWriter(r.env, "build")
-	for st := range ch {
-		for _, v := range st.Vertexes {
-			if v.Completed != nil {
-				fmt.Fprintf(w, "%s cached=%t %s\n", v.Name, v.Cached, v.Error)
-			}
-		}
+	mode := progress.Plain
+	if r.env.Common.LogFormat == "json" {
+		mode = progress.RawJSON
 	}
-	return ctx.Err()
+	_, err := progress.Print(ctx, ch, reportWriter(r.env, "build"), mode)
+	return err
 }
