@@ -12,7 +12,9 @@ import (
 
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
 	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/lightship-ci/lightship/pkg/testkit/baseimage"
 	"github.com/lightship-ci/lightship/pkg/testkit/buildkitd"
+	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
 	"github.com/lightship-ci/lightship/pkg/testkit/registry"
 )
 
@@ -140,7 +142,26 @@ func TestRemoteUnreachableBuildkitdFailsNamingTheAddress(t *testing.T) {
 	}
 	closed := "tcp://" + l.Addr().String()
 	l.Close()
-	for _, addr := range []string{closed, "unix:///nonexistent/lightship/buildkitd.sock"} {
+	// silent accepts connections and never answers: only the timeout ends the wait.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		var held []net.Conn
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				for _, h := range held {
+					h.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for _, addr := range []string{closed, "unix:///nonexistent/lightship/buildkitd.sock", "tcp://" + silent.Addr().String()} {
 		t.Run(addr, func(t *testing.T) {
 			reg := startRegistry(t, nil)
 			dir := archContext(t)
@@ -196,4 +217,77 @@ func TestRemoteMutualTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowStepContext is a Dockerfile whose RUN step takes a moment (hashing
+// random data) FROM a busybox base in the test registry.
+func slowStepContext(t *testing.T, base string) string {
+	return writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + base + "\n" +
+			"RUN for i in 1 2 3 4 5 6 7 8; do dd if=/dev/urandom bs=1M count=16 2>/dev/null | sha256sum; done > /sums\n" +
+			"COPY hello.txt /hello.txt\n",
+		"hello.txt": "hello\n",
+	})
+}
+
+// pushBase pushes a busybox base image to reg as robotUser.
+func pushBase(t *testing.T, reg *registry.Registry) string {
+	t.Helper()
+	return baseimage.Push(t, dockertest.Client(t), baseimage.Options{
+		Host: reg.Host, Repo: "proj/base-" + suffix(), Username: robotUser, Password: canary,
+	})
+}
+
+func TestRemoteRegistryCacheOnAFreshBuildkitd(t *testing.T) {
+	reg := startRegistry(t, map[string]string{robotUser: canary})
+	base := pushBase(t, reg)
+	repo := "proj/cached-" + suffix()
+	cacheRef := reg.Host + "/" + repo + ":buildcache"
+	dir := slowStepContext(t, base)
+
+	first := buildkitd.Start(t, buildkitd.Options{})
+	env := remoteEnv(dir, reg, repo, first.Addr)
+	env["PLUGIN_CACHE_TO"] = "type=registry,ref=" + cacheRef + ",mode=max"
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 0 {
+		t.Fatalf("first build: exit %d:\n%s", res.Code, res.Output())
+	}
+	if strings.Contains(res.Output(), "CACHED") {
+		t.Fatalf("first build on a fresh buildkitd reports CACHED steps:\n%s", res.Output())
+	}
+	if _, err := reg.Manifest(context.Background(), repo, "buildcache"); err != nil {
+		t.Fatalf("no cache pushed to %s: %v", cacheRef, err)
+	}
+
+	second := buildkitd.Start(t, buildkitd.Options{})
+	env = remoteEnv(dir, reg, repo, second.Addr)
+	env["PLUGIN_CACHE_FROM"] = "type=registry,ref=" + cacheRef
+	res = plugintest.Run(t, newApp("test"), env)
+	if res.Code != 0 {
+		t.Fatalf("second build: exit %d:\n%s", res.Code, res.Output())
+	}
+	out := res.Output()
+	for _, step := range []string{"RUN for i in", "COPY hello.txt"} {
+		if !stepCached(out, step) {
+			t.Errorf("step %q not CACHED on the second buildkitd:\n%s", step, out)
+		}
+	}
+	if strings.Contains(out, canary) {
+		t.Errorf("password printed:\n%s", out)
+	}
+}
+
+// stepCached reports whether the plain progress shows the step (a line
+// "#N [..] <step>...") followed by "#N CACHED".
+func stepCached(out, step string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		id, rest, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(id, "#") || !strings.Contains(rest, step) {
+			continue
+		}
+		if strings.Contains(out, id+" CACHED") {
+			return true
+		}
+	}
+	return false
 }
