@@ -42,8 +42,8 @@ type Plan struct {
 	PushBackoff time.Duration
 	// Insecure: the registry speaks HTTP or has an untrusted certificate.
 	Insecure bool
-	// Buildkit is set when the build runs on a buildkitd (buildkit_host).
-	Buildkit *BuildkitPlan
+	// Remote is set when the build runs on a remote buildkitd (buildkit_host).
+	Remote *RemotePlan
 	// Warnings are printed before anything runs.
 	Warnings []string
 }
@@ -152,7 +152,7 @@ func buildPlan(s *Settings, meta drone.Metadata, lookup lookupFunc) (*Plan, erro
 	if err := planHarbor(p, s, named); err != nil {
 		return nil, err
 	}
-	if err := planBuildkit(p, s); err != nil {
+	if err := planRemote(p, s); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -48,7 +48,7 @@ type Settings struct {
 	HarborScanTimeout   time.Duration
 	HarborScanInterval  time.Duration
 
-	Buildkit BuildkitSettings
+	Remote RemoteSettings
 }
 
 func (s *Settings) flags() []cli.Flag {
@@ -88,7 +88,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "harbor_severity", Usage: "lowest severity that fails the build: none, low, medium, high or critical (none: report only)", Value: "critical", EnvVars: plugin.EnvVars("harbor_severity"), Destination: &s.HarborSeverity, Category: "Harbor"},
 		&cli.DurationFlag{Name: "harbor_scan_timeout", Usage: "how long to wait for the scan", Value: 5 * time.Minute, EnvVars: plugin.EnvVars("harbor_scan_timeout"), Destination: &s.HarborScanTimeout, Category: "Harbor"},
 		&cli.DurationFlag{Name: "harbor_scan_interval", Usage: "how often the scan status is read", Value: 2 * time.Second, EnvVars: plugin.EnvVars("harbor_scan_interval"), Destination: &s.HarborScanInterval, Category: "Harbor"},
-	}, s.Buildkit.flags()...)
+	}, s.Remote.flags()...)
 }
 
 const example = `build_step:
@@ -147,7 +147,7 @@ func newApp(version string) plugin.App {
 		Secrets:     []string{"password", "config", "buildkit_key"},
 		Required:    []string{"repo"},
 		Example:     example,
-		Notes:       notes + buildkitNotes,
+		Notes:       notes + remoteNotes,
 		Version:     version,
 		Plugin:      s,
 	}
@@ -174,7 +174,7 @@ func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
 // Execute prints the plan and carries it out.
 func (p *Plan) Execute(ctx context.Context, env *plugin.Env) error {
 	p.Print(reportWriter(env, "plan"))
-	if p.Buildkit != nil {
+	if p.Remote != nil {
 		return runRemote(ctx, env, p)
 	}
 	d, err := connectDaemon(ctx, env)

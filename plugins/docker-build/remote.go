@@ -35,7 +35,7 @@ type remoteRunner struct {
 
 // runRemote connects to the plan's buildkitd and carries the plan out.
 func runRemote(ctx context.Context, env *plugin.Env, p *Plan) error {
-	c, err := connectBuildkit(ctx, env, p.Buildkit)
+	c, err := connectBuildkit(ctx, env, p.Remote)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func runRemote(ctx context.Context, env *plugin.Env, p *Plan) error {
 // connectBuildkit returns a client of the buildkitd at bp.Addr that
 // listed its workers within bp.Timeout. A tcp:// address speaks TLS when
 // ca_cert, skip_verify or a client certificate is set.
-func connectBuildkit(ctx context.Context, env *plugin.Env, bp *BuildkitPlan) (*client.Client, error) {
+func connectBuildkit(ctx context.Context, env *plugin.Env, bp *RemotePlan) (*client.Client, error) {
 	var opts []client.ClientOpt
 	if strings.HasPrefix(bp.Addr, "tcp://") && (env.Common.CACert != "" || env.Common.SkipVerify || bp.ClientCert != nil) {
 		cfg, err := httpx.TLSConfig(env.Common.SkipVerify, env.Common.CACert)
@@ -141,7 +141,7 @@ func (r *remoteRunner) afterPush(ctx context.Context) error {
 	for _, ref := range r.plan.Refs {
 		r.env.Log.Infof("pushed %s@%s", ref, r.digest)
 	}
-	if len(r.plan.Buildkit.Platforms) < 2 {
+	if len(r.plan.Remote.Platforms) < 2 {
 		return nil
 	}
 	imgs, err := r.platformImages(ctx)
@@ -187,7 +187,7 @@ func (r *remoteRunner) solve(ctx context.Context) (*client.SolveResponse, error)
 	})
 	eg.Go(func() error { return r.printProgress(ectx, ch) })
 	if err := eg.Wait(); err != nil {
-		return nil, fmt.Errorf("build on %s: %w", r.plan.Buildkit.Addr, err)
+		return nil, fmt.Errorf("build on %s: %w", r.plan.Remote.Addr, err)
 	}
 	return resp, nil
 }
@@ -218,11 +218,11 @@ func (r *remoteRunner) solveOpt() (client.SolveOpt, error) {
 	}
 	return client.SolveOpt{
 		Frontend:      "dockerfile.v0",
-		FrontendAttrs: frontendAttrs(p.Build, p.Buildkit.Platforms, filepath.Base(p.Build.Dockerfile)),
+		FrontendAttrs: frontendAttrs(p.Build, p.Remote.Platforms, filepath.Base(p.Build.Dockerfile)),
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 		Exports:       []client.ExportEntry{{Type: client.ExporterImage, Attrs: exp}},
-		CacheImports:  p.Buildkit.CacheFrom,
-		CacheExports:  p.Buildkit.CacheTo,
+		CacheImports:  p.Remote.CacheFrom,
+		CacheExports:  p.Remote.CacheTo,
 		Session:       atts,
 	}, nil
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// BuildkitSettings are the settings of the remote BuildKit path.
-type BuildkitSettings struct {
+// RemoteSettings are the settings of the remote BuildKit path.
+type RemoteSettings struct {
 	Host      string
 	Platforms cli.StringSlice
 	CacheTo   cli.StringSlice
@@ -25,7 +25,7 @@ type BuildkitSettings struct {
 	Timeout   time.Duration
 }
 
-func (b *BuildkitSettings) flags() []cli.Flag {
+func (b *RemoteSettings) flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "buildkit_host", Usage: "build on this buildkitd instead of the Docker daemon: tcp://host:1234 (TLS with ca_cert, buildkit_cert and buildkit_key) or unix:///path", EnvVars: plugin.EnvVars("buildkit_host", "BUILDKIT_HOST"), Destination: &b.Host, Category: "BuildKit"},
 		&cli.StringSliceFlag{Name: "platforms", Usage: "platforms to build with buildkit_host, e.g. linux/amd64,linux/arm64: one image index pushed under every tag", EnvVars: plugin.EnvVars("platforms"), Destination: &b.Platforms, Category: "BuildKit"},
@@ -36,9 +36,9 @@ func (b *BuildkitSettings) flags() []cli.Flag {
 	}
 }
 
-// BuildkitPlan is the remote BuildKit part of a plan: the build runs on
+// RemotePlan is the remote BuildKit part of a plan: the build runs on
 // buildkitd, which also pushes.
-type BuildkitPlan struct {
+type RemotePlan struct {
 	// Addr is tcp://host:port or unix:///path.
 	Addr string
 	// Platforms are normalized (linux/arm64/v8 -> linux/arm64); empty means
@@ -51,10 +51,10 @@ type BuildkitPlan struct {
 	Timeout    time.Duration
 }
 
-// planBuildkit fills p.Buildkit when buildkit_host is set, and refuses the
+// planRemote fills p.Remote when buildkit_host is set, and refuses the
 // BuildKit-only settings without it.
-func planBuildkit(p *Plan, s *Settings) error {
-	b := &s.Buildkit
+func planRemote(p *Plan, s *Settings) error {
+	b := &s.Remote
 	if b.Host == "" {
 		switch {
 		case len(b.Platforms.Value()) > 0:
@@ -68,7 +68,7 @@ func planBuildkit(p *Plan, s *Settings) error {
 	if err != nil {
 		return plugin.Invalid("buildkit_host", "%v", err)
 	}
-	bp := &BuildkitPlan{Addr: addr, Timeout: b.Timeout}
+	bp := &RemotePlan{Addr: addr, Timeout: b.Timeout}
 	if bp.Timeout <= 0 {
 		return plugin.Invalid("buildkit_timeout", "%s must be positive", b.Timeout)
 	}
@@ -93,7 +93,7 @@ func planBuildkit(p *Plan, s *Settings) error {
 	}
 	// Nothing is tagged locally: buildkitd pushes, the host's daemon is not used.
 	p.Purge = false
-	p.Buildkit = bp
+	p.Remote = bp
 	return nil
 }
 
@@ -224,7 +224,7 @@ func pemOrFile(v string) ([]byte, error) {
 	return b, nil
 }
 
-const buildkitNotes = `
+const remoteNotes = `
 
 ## BuildKit farm (buildkit_host)
 

@@ -9,9 +9,9 @@ import (
 	"github.com/moby/buildkit/client"
 )
 
-// TestBuildkitSettingsErrorsExit2 runs the plugin with bad BuildKit
+// TestRemoteSettingsErrorsExit2 runs the plugin with bad BuildKit
 // settings: each exits 2 naming the setting, before any buildkitd is asked.
-func TestBuildkitSettingsErrorsExit2(t *testing.T) {
+func TestRemoteSettingsErrorsExit2(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		settings map[string]string
@@ -46,9 +46,9 @@ func TestBuildkitSettingsErrorsExit2(t *testing.T) {
 	}
 }
 
-// TestBuildkitOnlySettingsNeedBuildkitHost: platforms and cache_to are
+// TestRemoteOnlySettingsNeedBuildkitHost: platforms and cache_to are
 // refused on the daemon path rather than ignored.
-func TestBuildkitOnlySettingsNeedBuildkitHost(t *testing.T) {
+func TestRemoteOnlySettingsNeedBuildkitHost(t *testing.T) {
 	for _, name := range []string{"PLUGIN_PLATFORMS", "PLUGIN_CACHE_TO"} {
 		dir := archContext(t)
 		env := map[string]string{
