@@ -120,7 +120,9 @@ func settings(t testing.TB, kv map[string]string) (*job, error) {
 		}
 		args = append(args, "--"+k+"="+v)
 	}
-	app := &cli.App{Flags: flags, Action: func(*cli.Context) error { return nil }}
+	// HideHelp/HideVersion: urfave/cli's default help and version flags are
+	// package-level values every App writes to (a race in parallel tests).
+	app := &cli.App{Flags: flags, HideHelp: true, HideVersion: true, Action: func(*cli.Context) error { return nil }}
 	if err := app.Run(args); err != nil {
 		t.Fatal(err)
 	}
