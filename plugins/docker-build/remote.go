@@ -160,7 +160,7 @@ func (r *remoteRunner) afterPush(ctx context.Context) error {
 func (r *remoteRunner) solveWithRetry(ctx context.Context) (*client.SolveResponse, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := r.solve(ctx)
-		if err == nil || !r.plan.Push || attempt >= r.plan.PushRetries || !isTransient(err) || ctx.Err() != nil {
+		if err == nil || !r.plan.Push || attempt >= r.plan.PushRetries || !isTransientRemote(err) || ctx.Err() != nil {
 			return resp, err
 		}
 		d := backoff.Exponential(r.plan.PushBackoff, 30*time.Second, attempt)
@@ -169,6 +169,13 @@ func (r *remoteRunner) solveWithRetry(ctx context.Context) (*client.SolveRespons
 			return nil, err
 		}
 	}
+}
+
+// isTransientRemote is isTransient plus the way buildkitd words a registry's
+// 503 or 429 ("failed to push ...: unavailable: ...", the OCI error code).
+func isTransientRemote(err error) bool {
+	s := strings.ToLower(err.Error())
+	return isTransient(err) || strings.Contains(s, "unavailable: ") || strings.Contains(s, "toomanyrequests: ")
 }
 
 // solve runs one build on buildkitd and prints its progress.

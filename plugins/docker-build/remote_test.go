@@ -291,3 +291,52 @@ func stepCached(out, step string) bool {
 	}
 	return false
 }
+
+func TestRemotePushRetriesTransientFailures(t *testing.T) {
+	addr := buildkitd.Shared(t)
+	reg := startRegistry(t, map[string]string{robotUser: canary})
+	repo := "proj/retry-" + suffix()
+	dir := archContext(t)
+	env := remoteEnv(dir, reg, repo, addr)
+	env["PLUGIN_PUSH_RETRIES"] = "3"
+	env["PLUGIN_PUSH_BACKOFF"] = "10ms"
+	// buildkitd repeats a refused upload itself (backoff 1, 2, 4 s; five to
+	// seven uploads in all here) before the solve fails; eight failures
+	// outlast that, so the plugin's own repeat has to push the image.
+	reg.FailPuts(registry.ManifestPut, 8)
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 0 {
+		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
+	}
+	if reg.PendingFailures() != 0 {
+		t.Fatalf("the injected failure was never hit")
+	}
+	if !strings.Contains(res.Output(), "attempt 2 of 4") {
+		t.Errorf("retry not logged:\n%s", res.Output())
+	}
+	var b result.Build
+	if err := result.Read(dir, "docker-build", &b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reg.Resolve(context.Background(), repo, "latest"); err != nil || got != b.Digest {
+		t.Errorf("latest -> %s (%v), result digest %s", got, err, b.Digest)
+	}
+}
+
+func TestRemotePushRefusedWithoutRetry(t *testing.T) {
+	addr := buildkitd.Shared(t)
+	reg := startRegistry(t, map[string]string{robotUser: canary})
+	dir := archContext(t)
+	env := remoteEnv(dir, reg, "proj/refused-"+suffix(), addr)
+	env["PLUGIN_PASSWORD"] = "wrong-" + canary
+	res := plugintest.Run(t, newApp("test"), env)
+	if res.Code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", res.Code, res.Output())
+	}
+	if strings.Contains(res.Output(), "attempt 2") {
+		t.Errorf("a refused push was repeated:\n%s", res.Output())
+	}
+	if strings.Contains(res.Output(), canary) {
+		t.Errorf("password printed:\n%s", res.Output())
+	}
+}
