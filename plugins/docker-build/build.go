@@ -11,18 +11,13 @@ import (
 	"github.com/docker/docker/api/types/build"
 )
 
-// build sends the context to the daemon's classic builder, streams its
-// output, and records the image id; an in-band error fails the run.
+// build sends the context to the daemon, on BuildKit or the classic
+// builder, streams its output, and records the image id; an in-band error
+// fails the run.
 func (r *runner) build(ctx context.Context) error {
 	b := r.plan.Build
-	bc, err := tarContext(b.ContextDir, b.Dockerfile)
-	if err != nil {
-		return err
-	}
-	defer bc.Tar.Close()
 	opts := build.ImageBuildOptions{
 		Tags:        r.plan.Refs,
-		Dockerfile:  bc.Dockerfile,
 		BuildArgs:   b.BuildArgs,
 		Labels:      b.Labels,
 		Target:      b.Target,
@@ -41,30 +36,53 @@ func (r *runner) build(ctx context.Context) error {
 	} else {
 		r.env.Log.Infof("build %s (untagged)", r.plan.Repo)
 	}
-	resp, err := r.daemon.ImageBuild(ctx, bc.Tar, opts)
-	if err != nil {
-		return fmt.Errorf("build: %w", err)
+	var id string
+	var err error
+	if r.buildKit {
+		id, err = r.buildWithBuildKit(ctx, opts)
+	} else {
+		id, err = r.buildClassic(ctx, opts)
 	}
-	defer resp.Body.Close()
-	res, err := readStream(resp.Body, io.MultiWriter(r.daemonOutput(), &r.steps))
 	if err != nil {
-		return fmt.Errorf("build: %w", err)
+		return err
 	}
-	if res.ImageID == "" && len(r.plan.Refs) > 0 {
+	if id == "" && len(r.plan.Refs) > 0 {
 		// Older daemons print only "Successfully built"; ask for the tag.
 		insp, err := r.daemon.ImageInspect(ctx, r.plan.Refs[0])
 		if err != nil {
 			return fmt.Errorf("build: no image id reported: %w", err)
 		}
-		res.ImageID = insp.ID
+		id = insp.ID
 	}
-	if res.ImageID == "" {
+	if id == "" {
 		return fmt.Errorf("build: the daemon reported no image id")
 	}
-	r.imageID = res.ImageID
+	r.imageID = id
 	r.tagged = append(r.tagged, r.plan.Refs...)
 	r.env.Log.Infof("built %s", r.imageID)
 	return nil
+}
+
+// buildClassic runs the classic builder on the context tar; registry
+// logins travel as X-Registry-Config for private FROM images.
+func (r *runner) buildClassic(ctx context.Context, opts build.ImageBuildOptions) (string, error) {
+	bc, err := tarContext(r.plan.Build.ContextDir, r.plan.Build.Dockerfile)
+	if err != nil {
+		return "", err
+	}
+	defer bc.Tar.Close()
+	opts.Dockerfile = bc.Dockerfile
+	opts.AuthConfigs = r.plan.authConfigs()
+	resp, err := r.daemon.ImageBuild(ctx, bc.Tar, opts)
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer resp.Body.Close()
+	res, err := readStream(resp.Body, io.MultiWriter(r.daemonOutput(), &r.steps))
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	return res.ImageID, nil
 }
 
 // stepImages collects, from the classic builder's output, the image id

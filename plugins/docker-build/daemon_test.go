@@ -38,7 +38,7 @@ func suffix() string {
 	return hex.EncodeToString(b[:])
 }
 
-func startRegistry(t *testing.T, users map[string]string) *registry.Registry {
+func startRegistry(t testing.TB, users map[string]string) *registry.Registry {
 	t.Helper()
 	r, err := registry.Start(context.Background(), registry.Options{Users: users})
 	if err != nil {
@@ -49,7 +49,7 @@ func startRegistry(t *testing.T, users map[string]string) *registry.Registry {
 }
 
 // writeContext creates a build context from name -> content.
-func writeContext(t *testing.T, files map[string]string) string {
+func writeContext(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -191,7 +191,7 @@ func TestBuildPushesEveryTagWithOneDigest(t *testing.T) {
 	env["DRONE_GIT_HTTP_URL"] = "https://git.example.com/acme/app.git"
 	removeRefs(t, cli, reg.Host+"/"+repo+":1.2.3", reg.Host+"/"+repo+":1.2", reg.Host+"/"+repo+":latest")
 
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -270,7 +270,7 @@ func TestWrongPasswordFailsWithDaemonMessage(t *testing.T) {
 	env["PLUGIN_LOG_LEVEL"] = "debug"
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", res.Code, res.Output())
 	}
@@ -301,7 +301,7 @@ func TestBuildErrorsExitOneWithDaemonText(t *testing.T) {
 			env := baseEnv(dir, reg, repo)
 			delete(env, "PLUGIN_USERNAME")
 			delete(env, "PLUGIN_PASSWORD")
-			res := plugintest.Run(t, newApp("test"), env)
+			res := runPlugin(t, env)
 			if res.Code != 1 {
 				t.Fatalf("exit %d, want 1:\n%s", res.Code, res.Output())
 			}
@@ -344,7 +344,7 @@ func TestPushSurvivesTwoRegistry503s(t *testing.T) {
 			removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 			reg.FailPuts(tc.kind, 2)
 
-			res := plugintest.Run(t, newApp("test"), env)
+			res := runPlugin(t, env)
 			if res.Code != 0 {
 				t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 			}
@@ -377,7 +377,7 @@ func TestDryRunBuildsWithoutPushing(t *testing.T) {
 	card := filepath.Join(dir, "card.json")
 	env["DRONE_CARD_PATH"] = card
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -397,7 +397,7 @@ func TestDryRunBuildsWithoutPushing(t *testing.T) {
 			t.Errorf("not a JSON log line: %q", line)
 		}
 	}
-	if !strings.Contains(res.Stdout, `"msg":"Step 1/`) {
+	if !strings.Contains(res.Stdout, `"msg":"Step 1/`) && !strings.Contains(res.Stdout, `"msg":"#1 `) {
 		t.Errorf("build output not logged as JSON:\n%s", res.Stdout)
 	}
 	b, err := os.ReadFile(card)
@@ -428,7 +428,7 @@ func TestSquashNeedsAnExperimentalDaemon(t *testing.T) {
 	delete(env, "PLUGIN_USERNAME")
 	delete(env, "PLUGIN_PASSWORD")
 	env["PLUGIN_SQUASH"] = "true"
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 2 || !strings.Contains(res.Output(), "PLUGIN_SQUASH") || !strings.Contains(res.Output(), "experimental") {
 		t.Errorf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -436,7 +436,7 @@ func TestSquashNeedsAnExperimentalDaemon(t *testing.T) {
 
 func TestNoDaemonHintsAtTheSocket(t *testing.T) {
 	dir := scratchContext(t, "x")
-	res := plugintest.Run(t, newApp("test"), map[string]string{
+	res := runPlugin(t, map[string]string{
 		"DOCKER_HOST": "unix://" + filepath.Join(dir, "no-docker.sock"),
 		"PLUGIN_REPO": "127.0.0.1:5000/proj/app", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"), "DRONE_WORKSPACE": dir,
 	})
@@ -459,7 +459,7 @@ func TestAutoTagOnFeatureBranchSaysItDoesNotPush(t *testing.T) {
 	env["DRONE_COMMIT_REF"] = "refs/heads/feature/x"
 	env["DRONE_REPO_BRANCH"] = "main"
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -485,7 +485,7 @@ func TestMirrorServesDockerHubBaseImage(t *testing.T) {
 		"PLUGIN_DOCKERFILE": filepath.Join(baseDir, "Dockerfile"), "DRONE_WORKSPACE": baseDir,
 	}
 	removeRefs(t, cli, mirror.Host+"/library/"+base+":1.0", base+":1.0", "docker.io/library/"+base+":1.0")
-	if res := plugintest.Run(t, newApp("test"), baseEnvs); res.Code != 0 {
+	if res := runPlugin(t, baseEnvs); res.Code != 0 {
 		t.Fatalf("seed the mirror: exit %d:\n%s", res.Code, res.Output())
 	}
 	if _, err := cli.ImageInspect(ctx, base+":1.0"); err == nil {
@@ -503,12 +503,12 @@ func TestMirrorServesDockerHubBaseImage(t *testing.T) {
 	}
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 
-	without := plugintest.Run(t, newApp("test"), env)
+	without := runPlugin(t, env)
 	if without.Code == 0 {
 		t.Fatalf("built without the mirror: the base image must be unreachable:\n%s", without.Output())
 	}
 	env["PLUGIN_MIRROR"] = mirror.URL
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -535,16 +535,17 @@ func TestCacheFromIsPulledAndUsed(t *testing.T) {
 	env["PLUGIN_TAGS"] = "cache"
 	env["PLUGIN_AUTO_LABEL"] = "false"
 	removeRefs(t, cli, reg.Host+"/"+repo+":cache", reg.Host+"/"+repo+":next")
-	if res := plugintest.Run(t, newApp("test"), env); res.Code != 0 {
+	if res := runPlugin(t, env); res.Code != 0 {
 		t.Fatalf("first build: exit %d:\n%s", res.Code, res.Output())
 	}
 	env["PLUGIN_TAGS"] = "next"
 	env["PLUGIN_CACHE_FROM"] = reg.Host + "/" + repo + ":cache"
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("second build: exit %d:\n%s", res.Code, res.Output())
 	}
-	if !strings.Contains(res.Output(), "Using cache") {
+	// Classic: "Using cache"; BuildKit: the step CACHED (inline cache).
+	if !strings.Contains(res.Output(), "Using cache") && !strings.Contains(res.Output(), " CACHED") {
 		t.Errorf("cache_from not used:\n%s", res.Output())
 	}
 	first, _ := reg.Resolve(context.Background(), repo, "cache")
@@ -567,7 +568,7 @@ func TestPushOfAMovedTagIsCaught(t *testing.T) {
 	delete(env, "PLUGIN_PASSWORD")
 	env["PLUGIN_PURGE"] = "false"
 	removeRefs(t, cli, repo+":latest")
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -601,7 +602,7 @@ func TestTargetArgsFromEnvAndLabelsReachTheImage(t *testing.T) {
 	env["PLUGIN_LABELS"] = `{"com.example.json":"yes"}`
 	env["LIGHTSHIP_TEST_FROM_ENV"] = "env-" + marker
 	removeRefs(t, cli, reg.Host+"/proj/target-"+marker+":latest")
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -636,7 +637,7 @@ func TestDockerfileOutsideTheContext(t *testing.T) {
 			dir := writeContext(t, files)
 			repo := "proj/outside-" + marker
 			removeRefs(t, cli, reg.Host+"/"+repo+":latest")
-			res := plugintest.Run(t, newApp("test"), map[string]string{
+			res := runPlugin(t, map[string]string{
 				"PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_CONTEXT": filepath.Join(dir, "app"),
 				"PLUGIN_DOCKERFILE": filepath.Join(dir, "docker/Dockerfile"), "DRONE_WORKSPACE": dir,
 			})
@@ -664,7 +665,7 @@ func TestMirrorWithoutTheImageFallsBackToTheLocalStore(t *testing.T) {
 	base := "lightship-local-base-" + marker
 	baseDir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY b.txt /b.txt\n", "b.txt": marker})
 	removeRefs(t, cli, base+":1")
-	if res := plugintest.Run(t, newApp("test"), map[string]string{
+	if res := runPlugin(t, map[string]string{
 		"PLUGIN_REPO": base, "PLUGIN_TAGS": "1", "PLUGIN_CONTEXT": baseDir, "PLUGIN_DOCKERFILE": filepath.Join(baseDir, "Dockerfile"),
 		"DRONE_WORKSPACE": baseDir, "PLUGIN_DRY_RUN": "true", "PLUGIN_PURGE": "false",
 	}); res.Code != 0 {
@@ -673,7 +674,7 @@ func TestMirrorWithoutTheImageFallsBackToTheLocalStore(t *testing.T) {
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + ":1\nCOPY a.txt /a.txt\n", "a.txt": "a"})
 	repo := "proj/fallback-" + marker
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
-	res := plugintest.Run(t, newApp("test"), map[string]string{
+	res := runPlugin(t, map[string]string{
 		"PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
 		"DRONE_WORKSPACE": dir, "PLUGIN_MIRROR": mirror.URL,
 	})
@@ -695,7 +696,7 @@ func TestPurgeKeepsAnIdenticalImageSomeoneElseTagged(t *testing.T) {
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nLABEL same=" + marker + "\n"})
 	theirs := "lightship-theirs-" + marker
 	removeRefs(t, cli, theirs+":1")
-	if res := plugintest.Run(t, newApp("test"), map[string]string{
+	if res := runPlugin(t, map[string]string{
 		"PLUGIN_REPO": theirs, "PLUGIN_TAGS": "1", "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
 		"DRONE_WORKSPACE": dir, "PLUGIN_DRY_RUN": "true", "PLUGIN_PURGE": "false", "PLUGIN_AUTO_LABEL": "false",
 	}); res.Code != 0 {
@@ -704,7 +705,7 @@ func TestPurgeKeepsAnIdenticalImageSomeoneElseTagged(t *testing.T) {
 	// The same Dockerfile again: fully cached, the very same image id.
 	repo := "proj/same-" + marker
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
-	res := plugintest.Run(t, newApp("test"), map[string]string{
+	res := runPlugin(t, map[string]string{
 		"PLUGIN_REPO": reg.Host + "/" + repo, "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
 		"DRONE_WORKSPACE": dir, "PLUGIN_AUTO_LABEL": "false",
 	})

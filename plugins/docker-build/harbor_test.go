@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
 	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
 	"github.com/lightship-ci/lightship/pkg/testkit/harbor"
 )
@@ -62,7 +61,7 @@ func TestHarborMissingProjectIsCreatedWhenAllowed(t *testing.T) {
 	h := startHarbor(t, harbor.Options{})
 	env, repo := harborEnv(t, h, "fresh", "admin", adminPassword)
 	env["PLUGIN_HARBOR_CREATE_PROJECT"] = "true"
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -83,7 +82,7 @@ func TestHarborProjectRobotCannotCreateProject(t *testing.T) {
 	h := startHarbor(t, harbor.Options{})
 	env, repo := harborEnv(t, h, "fresh", robotUser, canary)
 	env["PLUGIN_HARBOR_CREATE_PROJECT"] = "true"
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", res.Code, res.Output())
 	}
@@ -105,7 +104,7 @@ func TestHarborProjectRobotCannotCreateProject(t *testing.T) {
 func TestHarborMissingProjectWithoutCreateIsExplained(t *testing.T) {
 	h := startHarbor(t, harbor.Options{})
 	env, _ := harborEnv(t, h, "absent", robotUser, canary)
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", res.Code, res.Output())
 	}
@@ -133,7 +132,7 @@ func TestHarborScanGate(t *testing.T) {
 			env, _ := harborEnv(t, h, "proj", robotUser, canary)
 			env["PLUGIN_HARBOR_SCAN"] = "true"
 			env["PLUGIN_HARBOR_SEVERITY"] = tc.severity
-			res := plugintest.Run(t, newApp("test"), env)
+			res := runPlugin(t, env)
 			if res.Code != tc.code {
 				t.Fatalf("exit %d, want %d:\n%s", res.Code, tc.code, res.Output())
 			}
@@ -154,7 +153,7 @@ func TestHarborScanThatNeverFinishesTimesOut(t *testing.T) {
 	env, _ := harborEnv(t, h, "proj", robotUser, canary)
 	env["PLUGIN_HARBOR_SCAN"] = "true"
 	env["PLUGIN_HARBOR_SCAN_TIMEOUT"] = "600ms"
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", res.Code, res.Output())
 	}
@@ -171,7 +170,7 @@ func TestHarborRefusedPushToExistingProjectNamesMissingRights(t *testing.T) {
 	})
 	env, repo := harborEnv(t, h, "other", robotUser, canary)
 	start := time.Now()
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", res.Code, res.Output())
 	}

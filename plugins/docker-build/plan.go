@@ -46,6 +46,7 @@ type Plan struct {
 	Remote *RemotePlan
 	// Warnings are printed before anything runs.
 	Warnings []string
+	SessionPlan
 }
 
 // BuildSpec is the image build request.
@@ -144,6 +145,9 @@ func buildPlan(s *Settings, meta drone.Metadata, lookup lookupFunc) (*Plan, erro
 	if err := planAuth(p, s); err != nil {
 		return nil, err
 	}
+	if err := planSession(p, s, lookup); err != nil {
+		return nil, err
+	}
 	if s.Mirror != "" {
 		if err := planMirror(p, s.Mirror); err != nil {
 			return nil, err
@@ -192,13 +196,14 @@ func planTags(p *Plan, s *Settings, meta drone.Metadata) error {
 		}
 	} else {
 		tags = setting.Lists(s.Tags.Value())
-		// As plugins/docker: a tags file that exists replaces the tags
-		// setting (auto_tag, above, wins over both).
-		fileTags, err := readTagsFile("", s.TagsFile)
-		if err != nil {
-			return plugin.Invalid("tags_file", "%v", err)
-		}
-		if len(fileTags) > 0 {
+		// As plugins/docker (urfave/cli's FilePath): the tags file is read
+		// only when the tags setting is unset (auto_tag, above, wins over
+		// both).
+		if len(tags) == 0 {
+			fileTags, err := readTagsFile("", s.TagsFile)
+			if err != nil {
+				return plugin.Invalid("tags_file", "%v", err)
+			}
 			tags = fileTags
 		}
 	}

@@ -326,8 +326,8 @@ func TestPlanForTheSeedStep(t *testing.T) {
 	if p.Registry != "harbor.company.com" || !p.Push || p.Build.Pull || len(p.Warnings) != 0 {
 		t.Errorf("plan %+v", p)
 	}
-	// The .tags file replaces the tags setting, as in plugins/docker.
-	wantRefs := []string{"harbor.company.com/registry/test:extra1", "harbor.company.com/registry/test:extra2", "harbor.company.com/registry/test:dev"}
+	// The tags setting wins over the .tags file, as in plugins/docker.
+	wantRefs := []string{"harbor.company.com/registry/test:from-setting"}
 	if !reflect.DeepEqual(p.Refs, wantRefs) {
 		t.Errorf("refs %v, want %v", p.Refs, wantRefs)
 	}

@@ -48,7 +48,8 @@ type Settings struct {
 	HarborScanTimeout   time.Duration
 	HarborScanInterval  time.Duration
 
-	Remote RemoteSettings
+	Remote  RemoteSettings
+	Session SessionSettings
 }
 
 func (s *Settings) flags() []cli.Flag {
@@ -56,7 +57,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "repo", Usage: "image repository with its registry host, e.g. harbor.company.com/registry/test", EnvVars: plugin.EnvVars("repo"), Destination: &s.Repo},
 		&cli.StringFlag{Name: "registry", Usage: "registry to log in to (default: the host of repo)", EnvVars: plugin.EnvVars("registry", "DOCKER_REGISTRY"), Destination: &s.Registry},
 		&cli.StringSliceFlag{Name: "tags", Aliases: []string{"tag"}, Usage: "tags to push (default latest)", EnvVars: plugin.EnvVars("tags", "PLUGIN_TAG"), Destination: &s.Tags},
-		&cli.StringFlag{Name: "tags_file", Usage: "file of tags, comma or newline separated; when present it replaces tags (auto_tag wins over both)", Value: ".tags", EnvVars: plugin.EnvVars("tags_file"), Destination: &s.TagsFile},
+		&cli.StringFlag{Name: "tags_file", Usage: "file of tags, comma or newline separated, read when tags is unset (as plugins/docker; auto_tag wins over both)", Value: ".tags", EnvVars: plugin.EnvVars("tags_file"), Destination: &s.TagsFile},
 		&cli.BoolFlag{Name: "auto_tag", Usage: "derive tags from the git tag (v1.2.3 -> 1, 1.2, 1.2.3) or latest on the default branch; other refs build without pushing", EnvVars: plugin.EnvVars("auto_tag", "PLUGIN_DEFAULT_TAGS", "PLUGIN_DEFAULT_TAG"), Destination: &s.AutoTag},
 		&cli.StringFlag{Name: "auto_tag_suffix", Usage: "suffix added to auto tags (1.2-suffix; latest becomes the suffix)", EnvVars: plugin.EnvVars("auto_tag_suffix", "PLUGIN_DEFAULT_SUFFIX"), Destination: &s.AutoTagSuffix},
 		&cli.StringFlag{Name: "dockerfile", Usage: "Dockerfile path, relative to the working directory", Value: "Dockerfile", EnvVars: plugin.EnvVars("dockerfile"), Destination: &s.Dockerfile},
@@ -88,7 +89,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "harbor_severity", Usage: "lowest severity that fails the build: none, low, medium, high or critical (none: report only)", Value: "critical", EnvVars: plugin.EnvVars("harbor_severity"), Destination: &s.HarborSeverity, Category: "Harbor"},
 		&cli.DurationFlag{Name: "harbor_scan_timeout", Usage: "how long to wait for the scan", Value: 5 * time.Minute, EnvVars: plugin.EnvVars("harbor_scan_timeout"), Destination: &s.HarborScanTimeout, Category: "Harbor"},
 		&cli.DurationFlag{Name: "harbor_scan_interval", Usage: "how often the scan status is read", Value: 2 * time.Second, EnvVars: plugin.EnvVars("harbor_scan_interval"), Destination: &s.HarborScanInterval, Category: "Harbor"},
-	}, s.Remote.flags()...)
+	}, append(s.Remote.flags(), s.Session.flags()...)...)
 }
 
 const example = `build_step:
@@ -106,10 +107,24 @@ const notes = `## Notes
 - The plugin talks to the Docker daemon of the host: mount the socket
   (` + "`-v /var/run/docker.sock:/var/run/docker.sock`" + `, a trusted Drone repository or a
   runner volume) or set ` + "`DOCKER_HOST`" + `. No privileged docker-in-docker is needed.
-- The build uses the daemon's classic builder (BuildKit-only features such as ` + "`--secret`" + `
-  and ` + "`--ssh`" + ` need a BuildKit session and are not offered). The context is sent as a tar
-  honouring ` + "`.dockerignore`" + `; the Dockerfile and ` + "`.dockerignore`" + ` travel in it even when
-  ` + "`.dockerignore`" + ` lists them, and then stay out of the image.
+- The build runs on the daemon's BuildKit (` + "`POST /build?version=2`" + ` with a BuildKit session on
+  the daemon's ` + "`/session`" + ` endpoint, as the docker CLI did before buildx). The plan says which
+  builder runs and why: the classic builder is used with ` + "`buildkit: false`" + `, with ` + "`squash`" + `, and
+  for daemons without BuildKit (API older than 1.39, a Windows daemon, or ` + "`Builder-Version: 1`" + `).
+- The session serves the context and the Dockerfile (BuildKit applies ` + "`.dockerignore`" + `; the
+  Dockerfile travels apart), answers registry credential requests with ` + "`username`" + `/` + "`password`" + `
+  for the push registry and every ` + "`auths`" + ` entry of ` + "`config`" + ` (private ` + "`FROM`" + `, ` + "`cache_from`" + ` and
+  ` + "`# syntax=`" + ` images), and offers ` + "`secret`" + `, ` + "`secrets_from_env`" + `, ` + "`secrets_from_file`" + ` to ` + "`RUN --mount=type=secret`" + `
+  and ` + "`ssh_agent_key`" + ` / ` + "`ssh`" + ` to ` + "`RUN --mount=type=ssh`" + `. Secrets never reach
+  a layer, the history, the config, the log or the result file. Secret and ssh mounts are not
+  part of BuildKit's cache key: a step cached with one secret is not re-run when it changes.
+- Progress is BuildKit's plain printer (` + "`#5 [2/3] RUN ...`" + `, ` + "`#5 CACHED`" + `, ` + "`#5 DONE 0.3s`" + `), one
+  JSON entry per line under ` + "`log_format: json`" + `. A failing step ends the run with exit 1, the
+  step's command and its last output lines.
+- Classic builder: the context is sent as a tar honouring ` + "`.dockerignore`" + ` (the Dockerfile and
+  ` + "`.dockerignore`" + ` travel in it and stay out of the image), logins go as ` + "`X-Registry-Config`" + `.
+- The registry login check and the Harbor project check run beside the build; a failure
+  cancels the build.
 - On the host's daemon other builds run beside this one: each tag is pointed at this run's
   image right before its push, and the pushed digest is checked to be this image's.
 - ` + "`insecure`" + `: the pushing daemon decides whether it may speak plain HTTP. Loopback
@@ -134,7 +149,24 @@ const notes = `## Notes
   API whether the project exists and says which case it is. Project robot accounts
   (` + "`robot$<project>+<name>`" + `) cannot create projects: use a system robot or create it once by hand.
 - Harbor's API is called with Basic auth on every request and no cookies (Harbor's CSRF check
-  refuses a client that keeps its session cookie).`
+  refuses a client that keeps its session cookie).
+
+## Differences from plugins/docker
+
+- No docker-in-docker: the host's daemon builds (BuildKit when it has one), so ` + "`storage_driver`" + `,
+  ` + "`mtu`" + `, ` + "`bip`" + `, ` + "`daemon_off`" + `, ` + "`ipv6`" + `, ` + "`debug`" + ` and other dockerd settings do not apply.
+- ` + "`secrets_from_env`" + ` items are ` + "`id=ENV_NAME`" + ` (the variable is read from the step's environment) and
+  a missing variable stops the run (exit 2) instead of building with an empty secret.
+- ` + "`ssh`" + ` forwards the step's ` + "`SSH_AUTH_SOCK`" + ` read-only (sign only); ` + "`ssh_agent_key`" + ` is served by an
+  agent inside the plugin, never written to disk.
+- With BuildKit, pushed images carry inline cache metadata (` + "`BUILDKIT_INLINE_CACHE=1`" + `, unless set)
+  so ` + "`cache_from`" + ` works on the next build; ` + "`cache_from`" + ` images are not pulled into the daemon's store.
+- ` + "`squash`" + ` runs on the classic builder (BuildKit has no squash) and needs an experimental daemon.
+- ` + "`tags`" + ` win over the ` + "`.tags`" + ` file, which is read only when ` + "`tags`" + ` is unset; ` + "`auto_tag`" + ` wins over both.
+- Purge removes this run's tags (BuildKit leaves no step images; the classic builder's dangling
+  step images are removed too). BuildKit's build cache is the daemon's and is not pruned.
+- Secrets, ssh and private base images need credentials in the step: the daemon's own
+  ` + "`~/.docker/config.json`" + ` is not read.`
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
@@ -144,7 +176,7 @@ func newApp(version string) plugin.App {
 		Description: "Build a Docker image through the Engine API and push it to Harbor or any registry.",
 		Tags:        []string{"docker", "harbor", "build", "publish"},
 		Flags:       s.flags(),
-		Secrets:     []string{"password", "config", "buildkit_key"},
+		Secrets:     []string{"password", "config", "buildkit_key", "ssh_agent_key"},
 		Required:    []string{"repo"},
 		Example:     example,
 		Notes:       notes + remoteNotes,
@@ -167,6 +199,7 @@ func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
 		env.Log.Warn(w)
 	}
 	env.Redactor.Add(p.Auth.secrets()...)
+	env.Redactor.Add(p.SessionPlan.secrets()...)
 	env.Redactor.Add(s.Config)
 	return p, nil
 }
@@ -177,11 +210,11 @@ func (p *Plan) Execute(ctx context.Context, env *plugin.Env) error {
 	if p.Remote != nil {
 		return runRemote(ctx, env, p)
 	}
-	d, err := connectDaemon(ctx, env)
+	d, ping, err := connectDaemon(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	r := &runner{plan: p, env: env, daemon: d}
+	r := &runner{plan: p, env: env, daemon: d, ping: ping}
 	return r.run(ctx)
 }

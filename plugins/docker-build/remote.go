@@ -271,12 +271,9 @@ func frontendAttrs(b BuildSpec, pls []string, filename string) map[string]string
 // attachables are the session services buildkitd calls back: registry
 // credentials, build secrets, ssh agents.
 func (r *remoteRunner) attachables() ([]session.Attachable, error) {
-	a := r.plan.Auth
-	var creds []buildsession.Credential
-	if a.Source != "" {
-		creds = append(creds, buildsession.Credential{Host: r.plan.Registry, Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken})
-	}
-	return buildsession.Attachables(buildsession.Options{Credentials: creds})
+	// The same session as on the daemon path: every login of the step
+	// (username/password and each config entry), secrets and ssh agents.
+	return buildsession.Attachables(r.plan.sessionOptions())
 }
 
 // printProgress prints buildkitd's progress as `docker buildx

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/tlsconfig"
 	"github.com/lightship-ci/lightship/pkg/plugin"
@@ -16,24 +17,27 @@ import (
 
 // connectDaemon returns a client of the Docker daemon (DOCKER_HOST or the
 // default socket) that answered a ping.
-func connectDaemon(ctx context.Context, env *plugin.Env) (*client.Client, error) {
+func connectDaemon(ctx context.Context, env *plugin.Env) (*client.Client, types.Ping, error) {
 	opts, err := daemonOptions(env)
 	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
+		return nil, types.Ping{}, fmt.Errorf("docker client: %w", err)
 	}
 	cli, err := client.NewClientWithOpts(append(opts, client.WithAPIVersionNegotiation())...)
 	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
+		return nil, types.Ping{}, fmt.Errorf("docker client: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if _, err := cli.Ping(pctx); err != nil {
+	ping, err := cli.Ping(pctx)
+	if err != nil {
 		host := cli.DaemonHost()
 		cli.Close()
-		return nil, fmt.Errorf("no Docker daemon answers at %s: %v: mount the host's socket "+
+		return nil, ping, fmt.Errorf("no Docker daemon answers at %s: %v: mount the host's socket "+
 			"(docker run -v /var/run/docker.sock:/var/run/docker.sock, or a Drone volume) or set DOCKER_HOST", host, err)
 	}
-	return cli, nil
+	// Negotiate now, from this ping, not on the first real call.
+	cli.NegotiateAPIVersionPing(ping)
+	return cli, ping, nil
 }
 
 // daemonOptions is the Docker client's FromEnv (DOCKER_HOST,
@@ -69,6 +73,10 @@ type runner struct {
 	plan   *Plan
 	env    *plugin.Env
 	daemon *client.Client
+	// ping is the daemon's answer to the first ping; buildKit says which
+	// builder runs.
+	ping     types.Ping
+	buildKit bool
 
 	// tagged are references this run created, removed by purge.
 	tagged []string
@@ -81,50 +89,50 @@ type runner struct {
 	platforms []result.PlatformImage
 }
 
-// run carries out the plan: checks, mirror and cache pulls, build, Harbor
-// project, pushes, result file, scan; purge last, whatever happened.
+// run carries out the plan: builder choice, then the registry login and
+// Harbor project checks beside the mirror pulls and the build (a failed
+// check cancels the build), pushes, result file, scan; purge last,
+// whatever happened.
 func (r *runner) run(ctx context.Context) (err error) {
 	p := r.plan
 	if p.Purge {
 		defer func() { r.purge(context.WithoutCancel(ctx)) }()
 	}
-	if p.Build.Squash {
-		ping, err := r.daemon.Ping(ctx)
-		if err != nil {
-			return fmt.Errorf("ping daemon: %w", err)
-		}
-		if !ping.Experimental {
-			return plugin.Invalid("squash", "the daemon does not run with experimental features, which --squash needs")
-		}
+	bk, why := chooseBuilder(p, r.ping)
+	r.buildKit = bk
+	name := "classic"
+	if bk {
+		name = "BuildKit"
+	}
+	fmt.Fprintf(reportWriter(r.env, "plan"), "plan: builder %s (%s)\n", name, why)
+	if err := checkBuilder(p, bk, why); err != nil {
+		return err
+	}
+	if p.Build.Squash && !r.ping.Experimental {
+		return plugin.Invalid("squash", "the daemon does not run with experimental features, which --squash needs")
 	}
 	if p.Push && p.Insecure {
 		r.checkInsecure(ctx)
 	}
-	var harbor *harborClient
-	if p.Push {
-		// Fail on bad credentials or a missing Harbor project before
-		// spending time on the build.
-		if err := r.login(ctx); err != nil {
-			return err
-		}
-		if p.Harbor != nil {
-			if harbor, err = newHarborClient(r.env, p); err != nil {
-				return err
-			}
-			if err := harbor.ensureProject(ctx); err != nil {
-				return err
-			}
-		}
+	bctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	checked := r.preflight(bctx, cancel)
+	if err := r.pullThroughMirror(bctx); err != nil {
+		return firstError(checked, err)
 	}
-	if err := r.pullThroughMirror(ctx); err != nil {
-		return err
+	if !bk {
+		// BuildKit pulls cache_from images itself, with the session's logins.
+		r.pullCacheSources(bctx)
 	}
-	r.pullCacheSources(ctx)
-	if err := r.build(ctx); err != nil {
-		return err
+	if err := r.build(bctx); err != nil {
+		return firstError(checked, err)
+	}
+	c := <-checked
+	if c.err != nil {
+		return c.err
 	}
 	if p.Push {
-		if err := r.pushAll(ctx, harbor); err != nil {
+		if err := r.pushAll(ctx, c.harbor); err != nil {
 			return err
 		}
 	} else {
@@ -133,8 +141,48 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if err := r.writeResult(); err != nil {
 		return err
 	}
-	if harbor != nil && p.Harbor.Scan {
-		return harbor.scan(ctx, r.digest)
+	if c.harbor != nil && p.Harbor.Scan {
+		return c.harbor.scan(ctx, r.digest)
 	}
 	return nil
+}
+
+// checks is the outcome of the checks made beside the build.
+type checks struct {
+	harbor *harborClient
+	err    error
+}
+
+// preflight checks the credentials through the daemon and the Harbor
+// project in the background: bad credentials or a missing project cancel
+// the build and are the run's error.
+func (r *runner) preflight(ctx context.Context, cancel context.CancelCauseFunc) <-chan checks {
+	out := make(chan checks, 1)
+	if !r.plan.Push {
+		out <- checks{}
+		return out
+	}
+	go func() {
+		c := checks{}
+		c.err = r.login(ctx)
+		if c.err == nil && r.plan.Harbor != nil {
+			if c.harbor, c.err = newHarborClient(r.env, r.plan); c.err == nil {
+				c.err = c.harbor.ensureProject(ctx)
+			}
+		}
+		if c.err != nil {
+			cancel(c.err)
+		}
+		out <- c
+	}()
+	return out
+}
+
+// firstError prefers a failed check (which cancelled the build) to the
+// build error it caused.
+func firstError(checked <-chan checks, err error) error {
+	if c := <-checked; c.err != nil {
+		return c.err
+	}
+	return err
 }

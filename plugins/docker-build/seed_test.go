@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
 	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
 	"github.com/lightship-ci/lightship/pkg/testkit/droneyaml"
 	"github.com/lightship-ci/lightship/pkg/testkit/harbor"
@@ -58,7 +57,7 @@ func TestSeedStepBuildsAndPushes(t *testing.T) {
 	}
 	removeRefs(t, cli, h.Host+"/registry/test:dev", base+":1", mirror.Host+"/library/"+base+":1")
 
-	res := plugintest.Run(t, newApp("test"), env)
+	res := runPlugin(t, env)
 	if res.Code != 0 {
 		t.Fatalf("exit %d:\n%s", res.Code, res.Output())
 	}
@@ -78,7 +77,7 @@ func TestSeedStepBuildsAndPushes(t *testing.T) {
 func seedMirror(t *testing.T, mirrorHost, name, marker string) {
 	t.Helper()
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY base.txt /base.txt\n", "base.txt": "base " + marker})
-	res := plugintest.Run(t, newApp("test"), map[string]string{
+	res := runPlugin(t, map[string]string{
 		"PLUGIN_REPO": mirrorHost + "/library/" + name, "PLUGIN_TAGS": "1", "PLUGIN_CONTEXT": dir,
 		"PLUGIN_DOCKERFILE": dir + "/Dockerfile", "DRONE_WORKSPACE": dir,
 	})

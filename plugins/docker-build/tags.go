@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/lightship-ci/lightship/pkg/drone"
 	"github.com/lightship-ci/lightship/pkg/setting"
 )
@@ -66,20 +65,23 @@ func autoTags(m drone.Metadata, suffix string) (tags []string, push bool, why st
 	return nil, false, fmt.Sprintf("auto_tag: branch %q is not the default branch %q: built but not pushed", branch, def), nil
 }
 
+// semverPattern is a semantic version as plugins/docker reads a git tag:
+// leading zeros are kept (v18.06.0 gives 18, 18.06, 18.06.0).
+var semverPattern = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$`)
+
 func semverTags(tag string) ([]string, error) {
-	v, err := semver.StrictNewVersion(strings.TrimPrefix(tag, "v"))
-	if err != nil {
+	m := semverPattern.FindStringSubmatch(tag)
+	if m == nil {
 		return nil, fmt.Errorf("auto_tag: git tag %q is not a semantic version (vMAJOR.MINOR.PATCH)", tag)
 	}
-	if v.Prerelease() != "" || v.Metadata() != "" {
-		return []string{v.String()}, nil
+	if m[4] != "" || m[5] != "" {
+		return []string{strings.TrimPrefix(tag, "v")}, nil
 	}
-	full := fmt.Sprintf("%d.%d.%d", v.Major(), v.Minor(), v.Patch())
-	minor := fmt.Sprintf("%d.%d", v.Major(), v.Minor())
-	if v.Major() == 0 {
-		return []string{minor, full}, nil
+	major, minor, patch := m[1], m[2], m[3]
+	if strings.TrimLeft(major, "0") == "" {
+		return []string{major + "." + minor, major + "." + minor + "." + patch}, nil
 	}
-	return []string{fmt.Sprint(v.Major()), minor, full}, nil
+	return []string{major, major + "." + minor, major + "." + minor + "." + patch}, nil
 }
 
 // withSuffix is plugins/docker's DefaultTagSuffix: latest becomes the

@@ -67,14 +67,16 @@ func Attachables(o Options) ([]session.Attachable, error) {
 // client's DialHijack of /session.
 type Dialer = session.Dialer
 
-// Start creates a session offering o and runs it over dial in the
+// Start creates a session offering o (and extra services, such as a
+// filesync provider of the build context) and runs it over dial in the
 // background. The caller passes s.ID() as the build's session id and
 // closes s when the build is over.
-func Start(ctx context.Context, o Options, dial Dialer) (*session.Session, error) {
+func Start(ctx context.Context, o Options, dial Dialer, extra ...session.Attachable) (*session.Session, error) {
 	atts, err := Attachables(o)
 	if err != nil {
 		return nil, err
 	}
+	atts = append(atts, extra...)
 	s, err := session.NewSession(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("buildkit session: %w", err)
