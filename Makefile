@@ -46,7 +46,7 @@ cross:
 	  os=$${pl%%/*}; rest=$${pl#*/}; arch=$${rest%%/*}; variant=$${rest#$$arch}; variant=$${variant#/}; \
 	  for p in $(PLUGINS); do \
 	    (cd plugins/$$p && GOOS=$$os GOARCH=$$arch GOARM=$${variant#v} CGO_ENABLED=0 \
-	      go build -trimpath -tags urfave_cli_no_docs -ldflags "$(LDFLAGS)" -o ../../bin/$$pl/$$p .) || exit 1; \
+	      go build -trimpath -tags $(BUILD_TAGS) -ldflags "$(LDFLAGS)" -o ../../bin/$$pl/$$p .) || exit 1; \
 	  done; echo "bin/$$pl: $(PLUGINS)"; done
 
 # dist/<plugin>: the image's build context (binary, CA bundle, Dockerfile).
