@@ -127,9 +127,24 @@ func (r *remoteRunner) run(ctx context.Context) error {
 		return err
 	}
 	if harbor != nil && p.Harbor.Scan {
-		return harbor.scan(ctx, r.digest)
+		return r.scan(ctx, harbor)
 	}
 	return nil
+}
+
+// scan has Harbor scan the pushed image; an index is scanned per platform
+// (Harbor answers 422 for an index itself) and fails when any platform does.
+func (r *remoteRunner) scan(ctx context.Context, harbor *harborClient) error {
+	if len(r.platforms) == 0 {
+		return harbor.scan(ctx, r.digest)
+	}
+	var errs []error
+	for _, im := range r.platforms {
+		if err := harbor.scan(ctx, im.Digest); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", im.Platform, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // afterPush logs what buildkitd pushed and reads each platform's manifest

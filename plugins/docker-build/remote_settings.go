@@ -244,7 +244,8 @@ const remoteNotes = `
   means ` + "`type=registry,ref=<name>`" + `). The step's credentials are offered for the push
   registry, so cache in the same registry needs nothing more.
 - Tags, ` + "`push_retries`" + ` (a repeated build reuses buildkitd's cache and only pushes again),
-  Harbor project checks and scans, ` + "`dry_run`" + ` (built, nothing pushed) and the result file
+  Harbor project checks and scans (an index is scanned platform by platform: Harbor does not
+  scan an index itself), ` + "`dry_run`" + ` (built, nothing pushed) and the result file
   work as on the daemon path. ` + "`squash`" + ` is refused; ` + "`mirror`" + ` is ignored (configure
   mirrors in buildkitd.toml); ` + "`purge`" + ` has nothing to remove.
 - ` + "`insecure`" + `: buildkitd pushes with plain HTTP or an unverified certificate

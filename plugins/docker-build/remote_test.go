@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/lightship-ci/lightship/pkg/testkit/baseimage"
 	"github.com/lightship-ci/lightship/pkg/testkit/buildkitd"
 	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
+	"github.com/lightship-ci/lightship/pkg/testkit/harbor"
 	"github.com/lightship-ci/lightship/pkg/testkit/registry"
 )
 
@@ -338,5 +340,60 @@ func TestRemotePushRefusedWithoutRetry(t *testing.T) {
 	}
 	if strings.Contains(res.Output(), canary) {
 		t.Errorf("password printed:\n%s", res.Output())
+	}
+}
+
+// TestRemoteHarborRules: the Harbor project check, creation and scan gate
+// run around a multi-platform push by buildkitd as around the daemon's.
+func TestRemoteHarborRules(t *testing.T) {
+	addr := buildkitd.Shared(t)
+	for _, tc := range []struct {
+		name, project, user, password string
+		create                        bool
+		code                          int
+		want                          string
+	}{
+		{"created and scanned", "fresh", "admin", adminPassword, true, 0, "no findings at or above high"},
+		{"missing project explained", "absent", robotUser, canary, false, 1, "does not exist and Harbor does not create projects on push"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startHarbor(t, harbor.Options{Findings: map[string]int{"Medium": 1}})
+			repo := tc.project + "/app-" + suffix()
+			dir := archContext(t)
+			env := map[string]string{
+				"PLUGIN_REPO": h.Host + "/" + repo, "PLUGIN_CONTEXT": dir, "PLUGIN_DOCKERFILE": filepath.Join(dir, "Dockerfile"),
+				"PLUGIN_USERNAME": tc.user, "PLUGIN_PASSWORD": tc.password, "PLUGIN_HARBOR_URL": h.URL,
+				"PLUGIN_HARBOR_CREATE_PROJECT": fmt.Sprint(tc.create), "PLUGIN_HARBOR_SCAN": "true", "PLUGIN_HARBOR_SEVERITY": "high",
+				"PLUGIN_HARBOR_SCAN_INTERVAL": "50ms", "DRONE_WORKSPACE": dir, "PLUGIN_PUSH_RETRIES": "0",
+				"PLUGIN_BUILDKIT_HOST": addr, "PLUGIN_PLATFORMS": "linux/amd64,linux/arm64",
+			}
+			res := plugintest.Run(t, newApp("test"), env)
+			if res.Code != tc.code || !strings.Contains(res.Output(), tc.want) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", res.Code, tc.code, tc.want, res.Output())
+			}
+			if strings.Contains(res.Output(), tc.password) {
+				t.Errorf("password printed")
+			}
+			if tc.code == 0 {
+				m, err := h.Registry.Manifest(context.Background(), repo, "latest")
+				if err != nil || !m.IsIndex() {
+					t.Errorf("latest: %v, %s: want an index", err, m.MediaType)
+				}
+			}
+			noViolationsButOAuthPost(t, h)
+		})
+	}
+}
+
+// noViolationsButOAuthPost is noViolations, except that containerd's
+// registry client (in buildkitd, and in the plugin reading the index back)
+// first asks for a token with an OAuth2 POST /service/token, which Harbor
+// refuses with 405, and then falls back to the GET Harbor serves.
+func noViolationsButOAuthPost(t *testing.T, h *harbor.Harbor) {
+	t.Helper()
+	for _, err := range h.Violations() {
+		if !strings.Contains(err.Error(), "POST /service/token") {
+			t.Error(err)
+		}
 	}
 }
