@@ -42,6 +42,7 @@ type Settings struct {
 	API            string
 	PollInterval   string
 	RequestTimeout string
+	Kube           KubeSettings
 }
 
 // job is the checked work Validate derives from the settings.
@@ -67,6 +68,10 @@ type target struct{ Group, Name string }
 func (t target) String() string { return t.Group + "/" + t.Name }
 
 func (s *Settings) flags() []cli.Flag {
+	return append(s.rancherFlags(), s.Kube.flags()...)
+}
+
+func (s *Settings) rancherFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "url", Usage: "Rancher API URL: http://rancher:8080/v2-beta/projects/1a5 (1.6) or https://rancher/v3 (2.x)", EnvVars: plugin.EnvVars("url", "RANCHER_URL"), Destination: &s.URL},
 		&cli.StringFlag{Name: "access_key", Usage: "API access key", EnvVars: plugin.EnvVars("access_key", "RANCHER_ACCESS_KEY"), Destination: &s.AccessKey},
@@ -93,7 +98,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "traefik_alias", Usage: "label traefik.alias: comma list of host aliases", EnvVars: plugin.EnvVars("traefik_alias"), Destination: &s.Traefik.Alias},
 		&cli.StringFlag{Name: "traefik_port", Usage: "label traefik.port: backend port (Traefik's default 80)", EnvVars: plugin.EnvVars("traefik_port"), Destination: &s.Traefik.Port},
 		&cli.StringFlag{Name: "traefik_protocol", Usage: "label traefik.protocol: http or https", EnvVars: plugin.EnvVars("traefik_protocol"), Destination: &s.Traefik.Protocol},
-		&cli.StringFlag{Name: "api", Usage: "auto, v2-beta or v3 (auto: from the url)", Value: "auto", EnvVars: plugin.EnvVars("api"), Destination: &s.API},
+		&cli.StringFlag{Name: "api", Usage: "auto, v2-beta, v3 or kubernetes (auto: kubernetes when a Kubernetes setting is given, else from the url)", Value: "auto", EnvVars: plugin.EnvVars("api"), Destination: &s.API},
 		&cli.StringFlag{Name: "poll_interval", Usage: "how often the state is read while waiting: a duration, or milliseconds", Value: "1s", EnvVars: plugin.EnvVars("poll_interval"), Destination: &s.PollInterval},
 		&cli.StringFlag{Name: "request_timeout", Usage: "timeout of one API request: a duration, or seconds", Value: "30s", EnvVars: plugin.EnvVars("request_timeout"), Destination: &s.RequestTimeout},
 	}
@@ -144,13 +149,13 @@ func newApp(version string) plugin.App {
 	return plugin.App{
 		Name:        "rancher-upgrade",
 		Title:       "Rancher Upgrade",
-		Description: "Roll a new image out on Rancher (1.6 v2-beta or 2.x v3), wait for it, and roll back when it fails.",
+		Description: "Roll a new image out on Rancher (1.6 v2-beta or 2.x v3) or Kubernetes (directly or through Rancher 2), wait for it, and roll back when it fails.",
 		Tags:        []string{"rancher", "deploy", "kubernetes"},
 		Flags:       s.flags(),
-		Secrets:     []string{"access_key", "secret_key", "token"},
-		Required:    []string{"url", "service"},
+		Secrets:     []string{"access_key", "secret_key", "token", "kubernetes_token", "kubeconfig"},
+		Required:    nil, // service (Rancher) or workloads (Kubernetes): see the notes
 		Example:     example,
-		Notes:       notes,
+		Notes:       notes + kubeNotes,
 		Version:     version,
 		Plugin:      s,
 	}
@@ -158,6 +163,13 @@ func newApp(version string) plugin.App {
 
 // Validate checks the settings and derives the job.
 func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
+	if s.kubeMode() {
+		kj, err := s.validateKube(env)
+		if err != nil {
+			return nil, err
+		}
+		return kj, nil
+	}
 	if s.URL == "" {
 		return nil, plugin.Required("url")
 	}
@@ -179,7 +191,7 @@ func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
 	case "v2-beta", "v3":
 		j.apiVersion = s.API
 	default:
-		return nil, plugin.Invalid("api", "%q must be auto, v2-beta or v3", s.API)
+		return nil, plugin.Invalid("api", "%q must be auto, v2-beta, v3 or kubernetes", s.API)
 	}
 	if err := j.checkAPI(u, env); err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ func (s *Settings) buildLabels(apiVersion string) ([]label, error) {
 			return nil, err
 		}
 	}
-	if s.PullImage && apiVersion != "v3" {
+	if s.PullImage && apiVersion == "v2-beta" {
 		if err := set("pull_image", "io.rancher.container.pull_image", "always"); err != nil {
 			return nil, err
 		}

@@ -150,6 +150,7 @@ func (s *Server) advancePod(p *corev1.Pod) {
 		return
 	}
 	before := mustJSON(p.Status)
+	prev := p.DeepCopy() // the statuses the kubelet reported last
 	st := &p.Status
 	initBlocked := false
 	st.InitContainerStatuses = nil
@@ -157,8 +158,8 @@ func (s *Server) advancePod(p *corev1.Pod) {
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
 		if b := s.images[c.Image]; b == PullBackOff || b == CrashLoop {
 			initBlocked = true
-			cs.State.Waiting = s.waiting(b, c, p, true)
-			cs.RestartCount = restartsOf(p, c.Name, true)
+			cs.State.Waiting = s.waiting(b, c, prev, true)
+			cs.RestartCount = restartsOf(prev, c.Name, true)
 			if b == CrashLoop {
 				cs.RestartCount++
 			}
@@ -171,16 +172,16 @@ func (s *Server) advancePod(p *corev1.Pod) {
 	var statuses []corev1.ContainerStatus
 	allReady, running := true, !initBlocked
 	for _, c := range p.Spec.Containers {
-		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, RestartCount: restartsOf(p, c.Name, false)}
+		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, RestartCount: restartsOf(prev, c.Name, false)}
 		b := s.images[c.Image]
 		switch {
 		case initBlocked:
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
 		case b == PullBackOff:
-			cs.State.Waiting = s.waiting(b, c, p, false)
+			cs.State.Waiting = s.waiting(b, c, prev, false)
 			running = false
 		case b == CrashLoop:
-			cs.State.Waiting = s.waiting(b, c, p, false)
+			cs.State.Waiting = s.waiting(b, c, prev, false)
 			cs.RestartCount++
 			cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}
 		default:
