@@ -40,7 +40,7 @@ func sel(app string) *metav1.LabelSelector {
 
 // newKubeFake serves a cluster with deployment/web (an init container and a
 // sidecar), statefulset/db and daemonset/agent in namespace web.
-func newKubeFake(t *testing.T, o kube.Options) *kube.Server {
+func newKubeFake(t testing.TB, o kube.Options) *kube.Server {
 	t.Helper()
 	if o.Token == "" && o.Rancher == nil {
 		o.Token = kubeTokenCanary
@@ -71,7 +71,7 @@ func newKubeFake(t *testing.T, o kube.Options) *kube.Server {
 	return f
 }
 
-func kubeEnv(t *testing.T, f *kube.Server, extra map[string]string) map[string]string {
+func kubeEnv(t testing.TB, f *kube.Server, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"PLUGIN_KUBERNETES_SERVER": f.URL(),
 		"PLUGIN_KUBERNETES_TOKEN":  kubeTokenCanary,

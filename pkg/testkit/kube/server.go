@@ -178,13 +178,15 @@ func (s *Server) CACert() string { return string(s.caPEM) }
 // ProxyURL is the cluster's API through the Rancher proxy.
 func (s *Server) ProxyURL() string { return s.url + "/k8s/clusters/" + s.opts.Rancher.ClusterID }
 
-// Close stops the controllers, ends the watches and stops serving.
+// Close stops the controllers, ends the watches and stops serving. It may
+// be called again.
 func (s *Server) Close() error {
 	if s.stop == nil {
 		return nil
 	}
 	close(s.stop)
 	<-s.done
+	s.stop = nil // a second Close does nothing
 	s.mu.Lock()
 	for w := range s.watchers {
 		w.close()
