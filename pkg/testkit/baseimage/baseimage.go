@@ -55,12 +55,28 @@ func (o Options) Ref() string {
 // its reference. It fails the test when busybox is missing.
 func Push(t testing.TB, cli *client.Client, o Options) string {
 	t.Helper()
-	bb, err := os.ReadFile(BusyboxPath)
-	if err != nil {
-		t.Fatalf("busybox-static is needed for test base images (scripts/ensure-busybox): %v", err)
-	}
 	ctx := context.Background()
 	ref := o.Ref()
+	if err := Build(ctx, cli, o, ref); err != nil {
+		t.Fatalf("base image %s: %v", ref, err)
+	}
+	defer func() {
+		_, _ = cli.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true})
+	}()
+	if err := PushImage(ctx, cli, ref, o); err != nil {
+		t.Fatalf("push base image %s: %v", ref, err)
+	}
+	return ref
+}
+
+// Build builds the base image o describes (busybox and o.Files, FROM
+// scratch) with the daemon's classic builder and tags it ref, without
+// pushing it. It fails when busybox is missing (scripts/ensure-busybox).
+func Build(ctx context.Context, cli *client.Client, o Options, ref string) error {
+	bb, err := os.ReadFile(BusyboxPath)
+	if err != nil {
+		return fmt.Errorf("busybox-static is needed for base images (scripts/ensure-busybox): %w", err)
+	}
 	files := map[string][]byte{"busybox": bb}
 	df := "FROM scratch\nCOPY busybox /bin/busybox\n"
 	names := make([]string, 0, len(o.Files))
@@ -75,16 +91,13 @@ func Push(t testing.TB, cli *client.Client, o Options) string {
 	}
 	df += "RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n"
 	files["Dockerfile"] = []byte(df)
-	if err := buildImage(ctx, cli, files, ref); err != nil {
-		t.Fatalf("base image %s: %v", ref, err)
-	}
-	defer func() {
-		_, _ = cli.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true})
-	}()
-	if err := push(ctx, cli, ref, o); err != nil {
-		t.Fatalf("push base image %s: %v", ref, err)
-	}
-	return ref
+	return buildImage(ctx, cli, files, ref)
+}
+
+// PushImage pushes the local image ref (named under o.Host) with o's
+// credentials.
+func PushImage(ctx context.Context, cli *client.Client, ref string, o Options) error {
+	return push(ctx, cli, ref, o)
 }
 
 func buildImage(ctx context.Context, cli *client.Client, files map[string][]byte, ref string) error {

@@ -39,7 +39,7 @@ func Run(ctx context.Context, o Options) error {
 	if _, err := cli.Ping(ctx); err != nil {
 		return fmt.Errorf("no Docker daemon answers (run scripts/ensure-docker): %w", err)
 	}
-	r := &run{opts: o, out: o.Out, docker: &docker{cli: cli, runID: randomHex(4)}, creds: newCredentials()}
+	r := &run{opts: o, out: o.Out, docker: &docker{cli: cli, runID: randomHex(4)}, creds: newCredentials(), stepOut: map[string]*strings.Builder{}}
 	defer r.docker.cleanup(context.WithoutCancel(ctx))
 	return r.all(ctx)
 }
@@ -55,6 +55,13 @@ type run struct {
 	app       *deployment
 	// log collects every step's output, to check that no secret leaked.
 	log strings.Builder
+	// promises are the checks the pipeline file asks for.
+	promises promises
+	// warmCache: the daemon's build cache held the app's cache mount
+	// before the build (it built the app before), so BuildKit must reuse.
+	warmCache bool
+	// stepOut is each step's own output, by step name.
+	stepOut map[string]*strings.Builder
 }
 
 func (r *run) all(ctx context.Context) error {
@@ -69,8 +76,15 @@ func (r *run) all(ctx context.Context) error {
 	r.sandbox = sb
 	defer sb.close()
 	r.app.registry = sb.harbor.Host
-	r.say("sandbox: registry+harbor %s, rancher %s, wecom %s, json sink %s, lumberjack sink %s",
-		sb.harbor.URL, sb.rancher.URL(), sb.wecom.URL, sb.json.Addr(), sb.beats.Addr())
+	r.say("sandbox: registry+harbor %s, rancher %s, kubernetes %s, wecom %s, json sink %s, lumberjack sink %s",
+		sb.harbor.URL, sb.rancher.URL(), sb.kube.URL(), sb.wecom.URL, sb.json.Addr(), sb.beats.Addr())
+	r.say("kubernetes: deployment %s/%s (%d replicas) runs %s",
+		kubeNamespace, kubeDeployment, kubeReplicas, sb.harbor.Host+"/demo/web:8c1d0e2a")
+	base, err := r.pushBase(ctx)
+	if err != nil {
+		return err
+	}
+	r.say("base image: %s pushed as %s (private: pulling it takes credentials)", base, r.creds.AdminUser)
 
 	ws, err := r.prepareWorkspace()
 	if err != nil {
@@ -82,6 +96,11 @@ func (r *run) all(ctx context.Context) error {
 	if err := r.startLogspout(ctx); err != nil {
 		return err
 	}
+	rec, err := r.cacheMountRecord(ctx)
+	if err != nil {
+		return err
+	}
+	r.warmCache = rec != nil
 	stepErr := r.pipeline(ctx)
 	reportErr := r.report(ctx)
 	return errors.Join(stepErr, reportErr, r.checkNoSecrets())
@@ -118,6 +137,8 @@ func (r *run) say(format string, args ...any) {
 func newCredentials() credentials {
 	return credentials{
 		RobotUser: "robot$demo+ci", RobotPassword: "Rp-" + randomHex(12),
+		AdminUser: "platform-admin", AdminPassword: "Ap-" + randomHex(12),
+		KubeToken: "kt-" + randomHex(16), AssetsToken: "at-" + randomHex(16),
 		AccessKey: "AK" + strings.ToUpper(randomHex(8)), SecretKey: "sk-" + randomHex(16),
 		CorpID: "ww" + randomHex(8), CorpSecret: "cs-" + randomHex(16), AgentID: 1000002,
 	}

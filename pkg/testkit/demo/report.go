@@ -16,14 +16,23 @@ import (
 // report prints what each simulator saw, and fails when one saw nothing.
 func (r *run) report(ctx context.Context) error {
 	fmt.Fprintln(r.out, "\n======== what the simulators saw ========")
-	return errors.Join(r.reportRegistry(ctx), r.reportRancher(), r.reportWeCom(), r.reportLogs(ctx))
-}
-
-func (r *run) reportRegistry(ctx context.Context) error {
 	var built result.Build
 	if err := result.Read(r.workspace, "docker-build", &built); err != nil {
-		return fmt.Errorf("docker-build left no result: %w", err)
+		return errors.Join(fmt.Errorf("docker-build left no result: %w", err), r.reportRancher(), r.reportWeCom())
 	}
+	errs := []error{r.reportRegistry(ctx, built)}
+	if r.promises.buildkit {
+		errs = append(errs, r.reportBuildKit(ctx), r.reportSecret(ctx, built.Digest))
+	}
+	errs = append(errs, r.reportRancher())
+	if r.promises.kube {
+		errs = append(errs, r.reportKube(built.Digest))
+	}
+	errs = append(errs, r.reportWeCom(), r.reportLogs(ctx))
+	return errors.Join(errs...)
+}
+
+func (r *run) reportRegistry(ctx context.Context, built result.Build) error {
 	reg := r.sandbox.harbor.Registry
 	tags, err := reg.Tags(ctx, "demo/web")
 	if err != nil {

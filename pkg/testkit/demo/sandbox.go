@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/lightship-ci/lightship/pkg/testkit/harbor"
+	"github.com/lightship-ci/lightship/pkg/testkit/kube"
 	"github.com/lightship-ci/lightship/pkg/testkit/logsink"
 	"github.com/lightship-ci/lightship/pkg/testkit/rancher"
 	"github.com/lightship-ci/lightship/pkg/testkit/wecom"
@@ -15,13 +16,20 @@ import (
 // the demo can prove none of them appears in any step's output.
 type credentials struct {
 	RobotUser, RobotPassword string
+	// AdminUser pushes the private base image (the platform team's account).
+	AdminUser, AdminPassword string
 	AccessKey, SecretKey     string
 	CorpID, CorpSecret       string
 	AgentID                  int
+	// KubeToken is the Kubernetes service account's Bearer token.
+	KubeToken string
+	// AssetsToken is the build secret (secrets_from_env): only its sha256
+	// may reach the image.
+	AssetsToken string
 }
 
 func (c credentials) values() []string {
-	return []string{c.RobotPassword, c.SecretKey, c.CorpSecret}
+	return []string{c.RobotPassword, c.AdminPassword, c.SecretKey, c.CorpSecret, c.KubeToken, c.AssetsToken}
 }
 
 // sandbox is every simulator of the demo, on 127.0.0.1.
@@ -29,6 +37,7 @@ type sandbox struct {
 	harbor  *harbor.Harbor
 	rancher *rancher.Server
 	wecom   *wecom.Server
+	kube    *kube.Server
 	json    *logsink.TCPSink
 	beats   *logsink.LumberjackSink
 	creds   credentials
@@ -49,8 +58,11 @@ func startSandbox(ctx context.Context, creds credentials, onUpgrade func(stack, 
 	s := &sandbox{creds: creds}
 	var err error
 	s.harbor, err = harbor.Start(ctx, harbor.Options{
-		Users:    map[string]harbor.User{creds.RobotUser: {Password: creds.RobotPassword}},
-		Projects: []string{"demo"},
+		Users: map[string]harbor.User{
+			creds.RobotUser: {Password: creds.RobotPassword},
+			creds.AdminUser: {Password: creds.AdminPassword, CanCreateProjects: true},
+		},
+		Projects: []string{"demo", "base"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start harbor simulator: %w", err)
@@ -70,6 +82,10 @@ func startSandbox(ctx context.Context, creds credentials, onUpgrade func(stack, 
 	if s.wecom, err = wecom.Start(wecom.Options{CorpID: creds.CorpID, CorpSecret: creds.CorpSecret, AgentID: creds.AgentID}); err != nil {
 		s.close()
 		return nil, fmt.Errorf("start wecom simulator: %w", err)
+	}
+	if err := s.startKube(); err != nil {
+		s.close()
+		return nil, err
 	}
 	if s.json, err = logsink.StartTCP("127.0.0.1:0"); err != nil {
 		s.close()
@@ -92,6 +108,9 @@ func (s *sandbox) close() {
 	if s.wecom != nil {
 		s.wecom.Close()
 	}
+	if s.kube != nil {
+		s.kube.Close()
+	}
 	if s.json != nil {
 		s.json.Close()
 	}
@@ -107,6 +126,7 @@ func (s *sandbox) vars() map[string]string {
 		"DEMO_HARBOR_URL":  s.harbor.URL,
 		"DEMO_RANCHER_URL": s.rancher.URL(),
 		"DEMO_WECOM_URL":   s.wecom.URL,
+		"DEMO_KUBE_URL":    s.kube.URL(),
 	}
 }
 
@@ -120,5 +140,8 @@ func (s *sandbox) secrets() map[string]string {
 		"plugin_corpid":      s.creds.CorpID,
 		"plugin_corp_secret": s.creds.CorpSecret,
 		"plugin_agent_id":    fmt.Sprint(s.creds.AgentID),
+		"assets_token":       s.creds.AssetsToken,
+		"kube_token":         s.creds.KubeToken,
+		"kube_ca":            s.kube.CACert(),
 	}
 }
