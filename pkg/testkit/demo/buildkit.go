@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/build"
 )
 
 // What the sample app's Dockerfile promises, as BuildKit prints it.
@@ -76,7 +77,7 @@ func find(vs []*vertex, s string) *vertex {
 
 // cacheMountRecord returns the daemon's build cache record of the sample
 // app's cache mount, if it has one.
-func (r *run) cacheMountRecord(ctx context.Context) (*types.BuildCache, error) {
+func (r *run) cacheMountRecord(ctx context.Context) (*build.CacheRecord, error) {
 	du, err := r.docker.cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.BuildCacheObject}})
 	if err != nil {
 		return nil, fmt.Errorf("daemon build cache: %w", err)
