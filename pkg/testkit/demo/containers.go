@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/docker/docker/api/types/container"
@@ -33,7 +34,7 @@ type spec struct {
 	Image   string
 	Env     map[string]string
 	Network string // host or none
-	// Binds are host:container bind mounts.
+	// Binds are host -> container bind mounts (container path ":ro": read-only).
 	Binds   map[string]string
 	WorkDir string
 	Labels  map[string]string
@@ -50,7 +51,8 @@ func (d *docker) create(ctx context.Context, s spec) (string, error) {
 	}
 	var mounts []mount.Mount
 	for src, dst := range s.Binds {
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: dst})
+		dst, ro := strings.CutSuffix(dst, ":ro")
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: dst, ReadOnly: ro})
 	}
 	resp, err := d.cli.ContainerCreate(ctx,
 		&container.Config{Image: s.Image, Env: env, Labels: labels, WorkingDir: s.WorkDir},

@@ -55,6 +55,9 @@ type run struct {
 	app       *deployment
 	// log collects every step's output, to check that no secret leaked.
 	log strings.Builder
+	// logspoutID is logspout-route's container; logRoutes how it runs.
+	logspoutID string
+	logRoutes  logRoutes
 	// promises are the checks the pipeline file asks for.
 	promises promises
 	// warmCache: the daemon's build cache held the app's cache mount

@@ -96,15 +96,54 @@ func (r *run) startLogspout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.logRoutes = logRoutes{multiline: multilineRoutes, files: fileSource}
 	filter := "filter.labels=" + appLabel + ":" + r.docker.runID
-	routes := "logstash+tcp://" + r.sandbox.json.Addr() + "?" + filter + ",beats://" + r.sandbox.beats.Addr() + "?" + filter
-	r.say("logspout-route: docker run -d --network host -e ROUTE_URIS=%s lightship/logspout-route", routes)
-	_, err = r.docker.start(ctx, spec{
+	prefix := ""
+	if r.logRoutes.multiline {
+		prefix = "multiline+"
+	}
+	routes := prefix + "logstash+tcp://" + r.sandbox.json.Addr() + "?" + filter + "," + prefix + "beats://" + r.sandbox.beats.Addr() + "?" + filter
+	env := map[string]string{"ROUTE_URIS": routes, "PORT": strconv.Itoa(port), "HTTP_BIND_ADDRESS": "127.0.0.1"}
+	binds := map[string]string{"/var/run/docker.sock": "/var/run/docker.sock"}
+	mounts := ""
+	if r.logRoutes.files {
+		dir, err := r.containersDir(ctx)
+		if err != nil {
+			return err
+		}
+		binds[dir] = containersMount + ":ro"
+		env["CONTAINERS_DIR"] = containersMount
+		mounts = " -v " + dir + ":" + containersMount + ":ro -e CONTAINERS_DIR=" + containersMount
+	}
+	r.say("logspout-route: docker run -d --network host%s -e ROUTE_URIS=%s lightship/logspout-route", mounts, routes)
+	r.logspoutID, err = r.docker.start(ctx, spec{
 		Name: "logspout-route", Image: "lightship/logspout-route:latest", Network: "host",
-		Env:   map[string]string{"ROUTE_URIS": routes, "PORT": strconv.Itoa(port), "HTTP_BIND_ADDRESS": "127.0.0.1"},
-		Binds: map[string]string{"/var/run/docker.sock": "/var/run/docker.sock"},
+		Env: env, Binds: binds,
 	})
 	return err
+}
+
+// What logspout-route is asked to do (each waits for its feature on main).
+const (
+	// multilineRoutes: both routes are multiline+ (logspout's MULTILINE_* defaults).
+	multilineRoutes = false
+	// fileSource: the daemon's containers directory is mounted read-only and
+	// logspout-route reads json-file logs from disk (CONTAINERS_DIR).
+	fileSource = false
+	// containersMount is where that directory is mounted.
+	containersMount = "/var/lib/docker/containers"
+)
+
+// logRoutes is how the demo runs logspout-route.
+type logRoutes struct{ multiline, files bool }
+
+// containersDir is the daemon's <DockerRootDir>/containers.
+func (r *run) containersDir(ctx context.Context) (string, error) {
+	info, err := r.docker.cli.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("docker info: %w", err)
+	}
+	return info.DockerRootDir + "/containers", nil
 }
 
 func freePort() (int, error) {

@@ -105,10 +105,10 @@ func (r *run) reportLogs(ctx context.Context) error {
 	}
 	fmt.Fprintf(r.out, "\n[Docker] running %s as container %.12s\n", ref, id)
 	arrived := waitFor(ctx, 30*time.Second, func() bool {
-		return r.sandbox.json.Count() >= 3 && r.sandbox.beats.Count() >= 3
+		return r.sandbox.json.Count() >= 3 && r.sandbox.beats.Count() >= 3 && r.traceArrived()
 	})
 	lines := r.sandbox.json.Lines()
-	fmt.Fprintf(r.out, "\n[ELK] %d lines at the Logstash JSON sink, %d at the lumberjack sink; the first:\n",
+	fmt.Fprintf(r.out, "\n[ELK] %d events at the Logstash JSON sink, %d at the lumberjack sink; the first:\n",
 		len(lines), r.sandbox.beats.Count())
 	for i, l := range lines {
 		if i == 3 {
@@ -116,10 +116,12 @@ func (r *run) reportLogs(ctx context.Context) error {
 		}
 		fmt.Fprintf(r.out, "  %s\n", l)
 	}
+	var errs []error
 	if !arrived {
-		return errors.New("logs: the app's lines did not reach both sinks within 30s")
+		errs = append(errs, errors.New("logs: the app's lines did not reach both sinks within 30s"))
 	}
-	return nil
+	errs = append(errs, r.reportTrace(), r.reportSource(ctx, id))
+	return errors.Join(errs...)
 }
 
 // checkNoSecrets fails when any step printed a credential of the sandbox.
