@@ -212,7 +212,7 @@ func TestTTYContainerShippedWithAllowTTY(t *testing.T) {
 	waitHealthy(t, p.addr)
 	ctx := context.Background()
 	id, err := r.img.Start(ctx, r.cli, loggen.Spec{Name: "lsr-tty-" + r.suffix, Labels: map[string]string{r.label: r.suffix},
-		Tty: true, Args: []string{"-n", "30", "-size", "50", "-prefix", r.prefix("tty")}})
+		Tty: true, Args: []string{"-n", "30", "-size", "50", "-prefix", r.prefix("tty"), "-no-final-newline"}})
 	if id != "" {
 		t.Cleanup(func() { _ = loggen.RemoveContainer(ctx, r.cli, id) })
 	}

@@ -19,9 +19,27 @@ on a container, ` + "`EXCLUDE_LABEL(S)`" + `, ` + "`ALLOW_TTY`" + `, ` + "`BACKL
 ` + "`DOCKER_LABELS`" + `, ` + "`INCLUDE_CONTAINERS(_REGEX)`" + `, ` + "`DECODE_JSON_LOGS`" + `. Adapters: ` + "`logstash`" + `
 (looplab's JSON, plus ` + "`@timestamp`" + ` = Docker's own time), ` + "`syslog`" + `, ` + "`raw`" + ` (and ` + "`tcp://`" + `,
 ` + "`udp://`" + `, ` + "`tls://`" + ` = raw), ` + "`beats`" + ` (lumberjack v2 with ACKs). Default transport: udp
-(logstash, syslog, raw), tcp (beats). Not supported: ` + "`multiline`" + `, ` + "`/logs`" + ` streaming,
-` + "`TAIL`" + ` and ` + "`INACTIVITY_TIMEOUT`" + ` (streams are never re-attached on a timer; every
-re-attach is an exact resume), ` + "`LOGSPOUT_TLS_*`" + ` (use ` + "`ca_cert`" + `/` + "`skip_verify`" + `).
+(logstash, syslog, raw), tcp (beats). Also logspout's ` + "`multiline+`" + ` prefix on any route (below),
+` + "`TAIL`" + `, ` + "`SYSLOG_TIMESTAMP`" + `, and mutual TLS from ` + "`LOGSPOUT_TLS_CLIENT_CERT`" + `/` + "`_KEY`" + ` (PEM text or
+a path; ` + "`ca_cert`" + `/` + "`skip_verify`" + ` for the server side). Every log driver is attached: when the daemon
+cannot read a container's log back (driver ` + "`none`" + `, or a driver without dual logging) that is logged
+once at info and counted in ` + "`logspout_route_unreadable_containers_total`" + `. A TTY entry without
+a newline is shipped as it is.
+
+## Multiline
+
+` + "`multiline+logstash+tcp://...`" + `, ` + "`multiline+beats://...`" + `: lines are grouped per container and per
+stream (stdout and stderr never mix) as logspout's multiline adapter does: ` + "`MULTILINE_MATCH`" + `
+` + "`nonfirst`" + ` (default: a line not matching ` + "`MULTILINE_PATTERN`" + `, default ` + "`^\\s`" + `, starts a group, so
+indented stack frames join the line before), ` + "`first`" + `, ` + "`last`" + ` or ` + "`nonlast`" + `; lines are joined
+by ` + "`MULTILINE_SEPARATOR`" + ` (newline); a group with no new line for ` + "`MULTILINE_FLUSH_AFTER`" + ` ms
+(500) is shipped, and so is a group still open when the container stops. ` + "`LOGSPOUT_MULTILINE=true|false`" + `
+(env or label of a container) overrides ` + "`MULTILINE_ENABLE_DEFAULT`" + ` (true). A group is one event
+whose ` + "`@timestamp`" + ` is its first line's; it never exceeds ` + "`multiline_max_bytes`" + ` (1 MiB): a larger
+one is cut there, counted in ` + "`logspout_route_multiline_cut_total`" + `. Delivery holds for groups: the
+resume point of a stream is the first line of its first unacknowledged group, so after a crash or a
+sink outage a group is sent again whole, never in pieces. Not supported yet: ` + "`/logs`" + ` streaming and
+` + "`INACTIVITY_TIMEOUT`" + ` (streams are never re-attached on a timer; every re-attach is an exact resume).
 
 ## What each transport promises
 

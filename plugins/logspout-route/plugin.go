@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -56,10 +58,22 @@ type Settings struct {
 	Include        string
 	IncludeRegex   string
 	DecodeJSON     string
+	Tail           string
+	SyslogTS       string
+	TLSClientCert  string
+	TLSClientKey   string
+	MLEnable       string
+	MLPattern      string
+	MLMatch        string
+	MLSeparator    string
+	MLFlushAfter   string
+	MLMaxBytes     int
 
-	adapters *route.Registry
-	routes   []*logs.Route
-	includeR *regexp.Regexp
+	multiline *pump.Multiline
+	tail      int
+	adapters  *route.Registry
+	routes    []*logs.Route
+	includeR  *regexp.Regexp
 }
 
 func (s *Settings) flags() []cli.Flag {
@@ -91,6 +105,16 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "docker_labels", Usage: "any value: add container labels to docker.labels ('.' in keys becomes '_')", EnvVars: plugin.EnvVars("docker_labels", "DOCKER_LABELS"), Destination: &s.DockerLabels},
 		&cli.StringFlag{Name: "include_containers", Usage: "logstash/beats: only these container names, comma-separated", EnvVars: plugin.EnvVars("include_containers", "INCLUDE_CONTAINERS"), Destination: &s.Include},
 		&cli.StringFlag{Name: "include_containers_regex", Usage: "logstash/beats: only container names matching this regular expression", EnvVars: plugin.EnvVars("include_containers_regex", "INCLUDE_CONTAINERS_REGEX"), Destination: &s.IncludeRegex},
+		&cli.StringFlag{Name: "tail", Usage: "a container attached for the first time (no saved position) is read from its last N log entries, however old; all = from our start-up (or its creation; BACKLOG: everything)", Value: "all", EnvVars: plugin.EnvVars("tail", "TAIL"), Destination: &s.Tail},
+		&cli.StringFlag{Name: "syslog_timestamp", Usage: "syslog timestamp template ({{.Timestamp}}: Docker's time, RFC 3339 with microseconds for rfc5424, Stamp for rfc3164; {{.Time}} is a time.Time)", Value: "{{.Timestamp}}", EnvVars: plugin.EnvVars("syslog_timestamp", "SYSLOG_TIMESTAMP"), Destination: &s.SyslogTS},
+		&cli.StringFlag{Name: "tls_client_cert", Usage: "client certificate (PEM text or a file path) presented by tls routes (mutual TLS); needs tls_client_key", EnvVars: plugin.EnvVars("tls_client_cert", "LOGSPOUT_TLS_CLIENT_CERT"), Destination: &s.TLSClientCert},
+		&cli.StringFlag{Name: "tls_client_key", Usage: "the client certificate's private key (PEM text or a file path)", EnvVars: plugin.EnvVars("tls_client_key", "LOGSPOUT_TLS_CLIENT_KEY"), Destination: &s.TLSClientKey},
+		&cli.StringFlag{Name: "multiline_enable_default", Usage: "multiline+ routes group every container's lines unless it says LOGSPOUT_MULTILINE=false (env or label); false: only containers saying LOGSPOUT_MULTILINE=true", Value: "true", EnvVars: plugin.EnvVars("multiline_enable_default", "MULTILINE_ENABLE_DEFAULT"), Destination: &s.MLEnable},
+		&cli.StringFlag{Name: "multiline_pattern", Usage: "regular expression deciding group boundaries (see multiline_match)", Value: `^\s`, EnvVars: plugin.EnvVars("multiline_pattern", "MULTILINE_PATTERN"), Destination: &s.MLPattern},
+		&cli.StringFlag{Name: "multiline_match", Usage: "first: a matching line starts a group; nonfirst: a line not matching starts one (indented lines continue it); last: a matching line ends a group; nonlast: a line not matching ends one", Value: "nonfirst", EnvVars: plugin.EnvVars("multiline_match", "MULTILINE_MATCH"), Destination: &s.MLMatch},
+		&cli.StringFlag{Name: "multiline_separator", Usage: "joins a group's lines (empty: a newline)", EnvVars: plugin.EnvVars("multiline_separator", "MULTILINE_SEPARATOR"), Destination: &s.MLSeparator},
+		&cli.StringFlag{Name: "multiline_flush_after", Usage: "milliseconds: a group with no new line for this long is shipped", Value: "500", EnvVars: plugin.EnvVars("multiline_flush_after", "MULTILINE_FLUSH_AFTER"), Destination: &s.MLFlushAfter},
+		&cli.IntFlag{Name: "multiline_max_bytes", Usage: "a group is cut (and logspout_route_multiline_cut_total counts it) when it would exceed this size", Value: 1 << 20, EnvVars: plugin.EnvVars("multiline_max_bytes", "MULTILINE_MAX_BYTES"), Destination: &s.MLMaxBytes},
 		&cli.StringFlag{Name: "decode_json_logs", Usage: "false: never merge JSON-object lines into the event (a container's own DECODE_JSON_LOGS wins)", EnvVars: plugin.EnvVars("decode_json_logs", "DECODE_JSON_LOGS"), Destination: &s.DecodeJSON},
 	}
 }
@@ -107,6 +131,7 @@ func newApp(version string) plugin.App {
 		Notes:       docsNotes,
 		Version:     version,
 		Plugin:      s,
+		Secrets:     []string{"tls_client_key"},
 	}
 }
 
@@ -147,6 +172,17 @@ func (s *Settings) check(env *plugin.Env) error {
 			return plugin.Invalid("port", "%q must be a port number or off", s.Port)
 		}
 	}
+	if s.tail, err = parseTail(s.Tail); err != nil {
+		return plugin.Invalid("tail", "%v", err)
+	}
+	if _, err := s.clientCert(); err != nil {
+		return err
+	}
+	ml, setting, err := pump.ParseMultiline(s.MLEnable, s.MLPattern, s.MLMatch, s.MLSeparator, s.MLFlushAfter, s.MLMaxBytes)
+	if err != nil {
+		return plugin.Invalid(setting, "%v", err)
+	}
+	s.multiline = ml
 	if s.SyslogData != "{{.Data}}" {
 		return plugin.Invalid("syslog_data", "%q: only {{.Data}} is supported", s.SyslogData)
 	}
@@ -165,7 +201,7 @@ func (s *Settings) formats() *route.Formats {
 	return &route.Formats{
 		RawFormat: s.RawFormat, SyslogFormat: s.SyslogFormat, SyslogPrio: s.SyslogPriority,
 		SyslogHost: s.SyslogHostname, SyslogTag: s.SyslogTag, SyslogPID: s.SyslogPID, SyslogSD: s.SyslogSD,
-		SyslogFraming: s.SyslogFraming,
+		SyslogFraming: s.SyslogFraming, SyslogTimestamp: s.SyslogTS,
 		Logstash: route.LogstashConfig{
 			Fields: s.LogstashFields, Tags: s.LogstashTags, DecodeJSON: s.DecodeJSON,
 			DockerLabels: s.DockerLabels != "", Include: logs.SplitList(s.Include), IncludeRe: s.includeR,
@@ -182,9 +218,9 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	if s.Debug != "" {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	tlsCfg, err := httpx.TLSConfig(env.Common.SkipVerify, env.Common.CACert)
+	tlsCfg, err := s.tlsConfig(env)
 	if err != nil {
-		return plugin.Invalid("ca_cert", "%v", err)
+		return err
 	}
 	reg := logs.NewRegistry()
 	st, err := s.openState(log, reg)
@@ -204,9 +240,15 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 		Batch: s.BatchSize, TLS: tlsCfg, Formats: s.formats(), OnAck: st.FlushSoon,
 	}, s.adapters, set, reg)
 	defer rt.Stop()
+	unreadable := set.NewCounter("logspout_route_unreadable_containers_total")
+	cuts := set.NewCounter("logspout_route_multiline_cut_total")
+	ml := *s.multiline
+	ml.OnCut = cuts.Inc
 	p := pump.New(eng, log, rt, st, reg, pump.Config{
-		AllowTTY: s.AllowTTY, Exclude: pump.ParseExcludeLabels(s.ExcludeLabels), Backlog: s.Backlog,
-		Sources: []logs.Source{&engine.Source{API: eng, TailSteps: engine.DefaultTailSteps()}},
+		AllowTTY: s.AllowTTY, Exclude: pump.ParseExcludeLabels(s.ExcludeLabels), Backlog: s.Backlog, Tail: s.tail,
+		Sources:      []logs.Source{&engine.Source{API: eng, TailSteps: engine.DefaultTailSteps()}},
+		OnUnreadable: func(*logs.ContainerInfo) { unreadable.Inc() },
+		Multiline:    &ml,
 	})
 	set.NewGauge("logspout_route_containers", func() float64 { return float64(reg.Len()) })
 	for _, r := range s.routes {
@@ -231,6 +273,73 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 		return err
 	}
 	return nil
+}
+
+// parseTail reads TAIL: all (0) or a number of entries.
+func parseTail(v string) (int, error) {
+	if v == "" || v == "all" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q must be all or a number of lines", v)
+	}
+	return n, nil
+}
+
+// tlsConfig is pkg/httpx's (ca_cert, skip_verify) plus the client
+// certificate of mutual TLS.
+func (s *Settings) tlsConfig(env *plugin.Env) (*tls.Config, error) {
+	cfg, err := httpx.TLSConfig(env.Common.SkipVerify, env.Common.CACert)
+	if err != nil {
+		return nil, plugin.Invalid("ca_cert", "%v", err)
+	}
+	cert, err := s.clientCert()
+	if err != nil {
+		return nil, err
+	}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return cfg, nil
+}
+
+// clientCert loads LOGSPOUT_TLS_CLIENT_CERT/_KEY (PEM text or paths).
+func (s *Settings) clientCert() (*tls.Certificate, error) {
+	if s.TLSClientCert == "" && s.TLSClientKey == "" {
+		return nil, nil
+	}
+	if s.TLSClientCert == "" {
+		return nil, plugin.Invalid("tls_client_cert", "needed with tls_client_key")
+	}
+	if s.TLSClientKey == "" {
+		return nil, plugin.Invalid("tls_client_key", "needed with tls_client_cert")
+	}
+	certPEM, err := pemOrFile(s.TLSClientCert)
+	if err != nil {
+		return nil, plugin.Invalid("tls_client_cert", "%v", err)
+	}
+	keyPEM, err := pemOrFile(s.TLSClientKey)
+	if err != nil {
+		return nil, plugin.Invalid("tls_client_key", "%v", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, plugin.Invalid("tls_client_cert", "with tls_client_key: %v", err)
+	}
+	return &cert, nil
+}
+
+// pemOrFile is v itself when it holds PEM text, else the file it names.
+func pemOrFile(v string) ([]byte, error) {
+	if strings.Contains(v, "-----BEGIN") {
+		return []byte(v), nil
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", v, err)
+	}
+	return b, nil
 }
 
 // openState loads the state file (creating its directory).

@@ -28,6 +28,12 @@ type tlsSink struct {
 }
 
 func startTLSSink(t *testing.T) (*tlsSink, string) {
+	return startTLSSinkConfig(t, func(*tls.Config) {})
+}
+
+// startTLSSinkConfig is startTLSSink with its server configuration adjusted
+// by adjust (a client certificate demanded, ...).
+func startTLSSinkConfig(t *testing.T, adjust func(*tls.Config)) (*tlsSink, string) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +47,9 @@ func startTLSSink(t *testing.T) (*tlsSink, string) {
 		t.Fatal(err)
 	}
 	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	adjust(cfg)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

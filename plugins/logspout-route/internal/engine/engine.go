@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -41,6 +42,13 @@ type LogsOptions struct {
 // the API version is negotiated with /_ping, as the Docker CLI does).
 type Client struct {
 	cli *client.Client
+}
+
+// IsUnreadable reports the daemon's refusal to read a container's log back
+// ("configured logging driver does not support reading": log driver none,
+// or a driver without dual logging).
+func IsUnreadable(err error) bool {
+	return err != nil && (cerrdefs.IsNotImplemented(err) || strings.Contains(err.Error(), "does not support reading"))
 }
 
 // ErrNotFound is a 404 from the daemon: the container is gone.

@@ -69,27 +69,32 @@ func (f *frameReader) Next() (stream byte, payload []byte, err error) {
 }
 
 // ttyReader reads a TTY container's raw stream: no frames, every log entry
-// is "<timestamp> <bytes>" and entries end in '\n'. It reports everything as
-// stdout, as Docker does for TTYs.
+// is "<timestamp> <bytes>". Entries usually end in '\n', but one without
+// (a prompt) runs straight into the next entry's timestamp: it is split
+// there. It reports everything as stdout, as Docker does for TTYs.
 type ttyReader struct {
-	r *bufio.Reader
+	r    *bufio.Reader
+	rest []byte // the next entry, found inside the last line read
 }
 
 func newTTYReader(r io.Reader) *ttyReader { return &ttyReader{r: bufio.NewReaderSize(r, 32<<10)} }
 
-// Next returns the next entry (with its '\n', or without at EOF).
+// Next returns the next entry (with its '\n', or without).
 func (t *ttyReader) Next() (stream byte, payload []byte, err error) {
-	line, err := t.r.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		// A very long TTY line: hand it over in pieces; the caller's
-		// reassembly sees a partial entry, which is what it is.
-		return logs.StreamStdout, line, nil
+	line := t.rest
+	t.rest = nil
+	if len(line) == 0 {
+		line, err = t.r.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull), errors.Is(err, io.EOF) && len(line) > 0:
+			// A very long TTY line comes in pieces; a last one may lack '\n'.
+		case err != nil:
+			return 0, nil, err
+		}
 	}
-	if err == io.EOF && len(line) > 0 {
-		return logs.StreamStdout, line, nil
-	}
-	if err != nil {
-		return 0, nil, err
+	if k := logs.IndexTimestamp(line, 1); k > 0 {
+		t.rest = line[k:]
+		line = line[:k]
 	}
 	return logs.StreamStdout, line, nil
 }

@@ -120,7 +120,7 @@ func (f *tailEngine) Logs(_ context.Context, _ string, o LogsOptions) (io.ReadCl
 // skipping the start.N lines at start.NS as the pump does.
 func readAll(t *testing.T, src *Source, start logs.Pos) []string {
 	t.Helper()
-	r, err := src.Open(context.Background(), &logs.ContainerInfo{ID: "c"}, start, false)
+	r, err := src.Open(context.Background(), &logs.ContainerInfo{ID: "c"}, start, logs.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
@@ -40,13 +41,17 @@ func (s *Source) Accepts(*logs.ContainerInfo) bool { return true }
 // (a window starting between two lines of the same nanosecond would skip
 // one too many). Otherwise it asks for more. Nothing is returned before
 // that check.
-func (s *Source) Open(ctx context.Context, info *logs.ContainerInfo, start logs.Pos, follow bool) (logs.EntryReader, error) {
+func (s *Source) Open(ctx context.Context, info *logs.ContainerInfo, start logs.Pos, o logs.ReadOptions) (logs.EntryReader, error) {
+	follow := o.Follow
 	var since time.Time
 	if start.NS > 0 {
 		since = time.Unix(0, start.NS)
 	}
 	tails := []string{"all"}
-	if start.NS > 0 && start.N > 0 {
+	switch {
+	case o.Tail > 0:
+		since, tails = time.Time{}, []string{strconv.Itoa(o.Tail)}
+	case start.NS > 0 && start.N > 0:
 		tails = append(append([]string{}, s.TailSteps...), "all")
 	}
 	for i, tail := range tails {

@@ -31,8 +31,33 @@ func (c *ContainerInfo) EnvValue(key string) (string, bool) {
 	return "", false
 }
 
+// Streams holds one position per stream (indexed by StreamStdout,
+// StreamStderr): multiline groups make the two streams' delivery points
+// independent.
+type Streams [3]Pos
+
+// Min is the earlier of the stdout and stderr positions.
+func (s Streams) Min() Pos {
+	if s[StreamStderr].Less(s[StreamStdout]) {
+		return s[StreamStderr]
+	}
+	return s[StreamStdout]
+}
+
+// Both is p for both streams.
+func Both(p Pos) Streams { return Streams{StreamStdout: p, StreamStderr: p} }
+
+// Before is the position just before the line at p: resuming there reads
+// that line again.
+func Before(p Pos) Pos {
+	if p.N > 0 {
+		p.N--
+	}
+	return p
+}
+
 // Container is one source container: what we know of it and where its
-// lines have got to on their way to every route.
+// lines have got to on their way to every route, per stream.
 type Container struct {
 	ID string
 	// Info is set once by the reader (after inspect) before any line is
@@ -41,31 +66,33 @@ type Container struct {
 
 	mu sync.Mutex
 	// readPos is the last line read and handed to the routes (or the resume
-	// point before any). Its N counts lines at that timestamp.
+	// point before any). Its N counts lines (of both streams) at that
+	// timestamp.
 	readPos Pos
+	// resume is where each stream was delivered up to when reading started
+	// (a restart): lines up to it are skipped.
+	resume  Streams
 	routes  map[Target]*progress
+	holds   [3]*Pos // per stream: before the first line of a multiline group being gathered
+	tracked bool    // attached at least once: keep its position in the state file
 	// detached holds the routes that fell behind on this container: each
 	// has its own reader, and this is its position.
 	detached map[Target]Pos
-	tracked  bool // attached at least once: keep its position in the state file
 	cache    map[any]any
 }
 
 // NewContainer returns a container starting at from.
 func NewContainer(id string, info *ContainerInfo, from Pos) *Container {
-	return &Container{ID: id, Info: info, readPos: from}
+	return &Container{ID: id, Info: info, readPos: from, resume: Both(from)}
 }
 
-// progress is one route's progress through one container's lines.
+// progress is one route's progress through one container's lines, per stream.
 type progress struct {
-	pending   int // events queued (or being grouped), not yet confirmed
-	confirmed Pos // last confirmed line (or the point before the first queued)
+	pending   [3]int // events queued, not yet confirmed
+	confirmed [3]Pos // last confirmed line (or the point before the first queued)
 }
 
-// Queued records that an event starting after the read position went to
-// route t (call before pushing it).
-func (c *Container) Queued(t Target) {
-	c.mu.Lock()
+func (c *Container) progress(t Target) *progress {
 	rp := c.routes[t]
 	if rp == nil {
 		rp = &progress{}
@@ -74,32 +101,56 @@ func (c *Container) Queued(t Target) {
 		}
 		c.routes[t] = rp
 	}
-	if rp.pending == 0 {
-		rp.confirmed = c.readPos
+	return rp
+}
+
+// Queued records that an event of stream s whose first line comes right
+// after before went to route t (call before pushing it).
+func (c *Container) Queued(t Target, s byte, before Pos) {
+	c.mu.Lock()
+	rp := c.progress(t)
+	if rp.pending[s] == 0 || before.Less(rp.confirmed[s]) {
+		rp.confirmed[s] = before
 	}
-	rp.pending++
+	rp.pending[s]++
 	c.mu.Unlock()
 }
 
-// Confirmed records that route t delivered count events, the last ending at p.
-func (c *Container) Confirmed(t Target, p Pos, count int) {
+// Confirmed records that route t delivered count events of stream s, the
+// last ending at p.
+func (c *Container) Confirmed(t Target, s byte, p Pos, count int) {
 	c.mu.Lock()
 	if rp := c.routes[t]; rp != nil {
-		rp.pending -= count
-		if rp.pending < 0 {
-			rp.pending = 0
+		rp.pending[s] -= count
+		if rp.pending[s] < 0 {
+			rp.pending[s] = 0
 		}
-		rp.confirmed = p
+		rp.confirmed[s] = p
 	}
 	c.mu.Unlock()
 }
 
 // Unqueued undoes Queued when the route refused the event.
-func (c *Container) Unqueued(t Target) {
+func (c *Container) Unqueued(t Target, s byte) {
 	c.mu.Lock()
-	if rp := c.routes[t]; rp != nil && rp.pending > 0 {
-		rp.pending--
+	if rp := c.routes[t]; rp != nil && rp.pending[s] > 0 {
+		rp.pending[s]--
 	}
+	c.mu.Unlock()
+}
+
+// Hold keeps stream s's resume point at or before before while a multiline
+// group is gathered (its lines are read but in no queue yet).
+func (c *Container) Hold(s byte, before Pos) {
+	c.mu.Lock()
+	c.holds[s] = &before
+	c.mu.Unlock()
+}
+
+// Release ends Hold (the group is queued, or dropped).
+func (c *Container) Release(s byte) {
+	c.mu.Lock()
+	c.holds[s] = nil
 	c.mu.Unlock()
 }
 
@@ -118,26 +169,74 @@ func (c *Container) Position() Pos {
 	return c.readPos
 }
 
-// SetPosition sets where reading starts (resume point or first attach).
-func (c *Container) SetPosition(p Pos) { c.Read(p) }
-
-// Checkpoint is the resume point: every line up to it was delivered by every
-// route that took it. A route with nothing pending does not hold it back.
-func (c *Container) Checkpoint() Pos {
+// SafePosition is Position, or earlier while a multiline group is
+// gathered: a reader starting there sees every line of the group.
+func (c *Container) SafePosition() Pos {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.readPos
-	for _, rp := range c.routes {
-		if rp.pending > 0 && rp.confirmed.Less(p) {
-			p = rp.confirmed
-		}
-	}
-	for _, dp := range c.detached {
-		if dp.Less(p) {
-			p = dp
+	for _, h := range c.holds {
+		if h != nil && h.Less(p) {
+			p = *h
 		}
 	}
 	return p
+}
+
+// SetPosition sets where reading starts (first attach).
+func (c *Container) SetPosition(p Pos) { c.SetResume(Both(p)) }
+
+// SetResume sets where each stream resumes (a saved state): reading starts
+// at the earlier one, and each stream skips what it delivered.
+func (c *Container) SetResume(r Streams) {
+	c.mu.Lock()
+	c.readPos = r.Min()
+	c.resume = r
+	c.mu.Unlock()
+}
+
+// Skip is, per stream, the last line already delivered before this read.
+func (c *Container) Skip() Streams {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out Streams
+	for s := range out {
+		out[s] = c.readPos
+		if c.readPos.Less(c.resume[s]) {
+			out[s] = c.resume[s]
+		}
+	}
+	return out
+}
+
+// Checkpoint is the resume point per stream: every line up to it was
+// delivered by every route that took it. A route with nothing pending does
+// not hold it back; a multiline group being gathered does.
+func (c *Container) Checkpoint() Streams {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out Streams
+	for _, s := range []byte{StreamStdout, StreamStderr} {
+		p := c.readPos
+		if p.Less(c.resume[s]) {
+			p = c.resume[s] // skipped lines of this stream were delivered before
+		}
+		for _, rp := range c.routes {
+			if rp.pending[s] > 0 && rp.confirmed[s].Less(p) {
+				p = rp.confirmed[s]
+			}
+		}
+		if h := c.holds[s]; h != nil && h.Less(p) {
+			p = *h
+		}
+		for _, dp := range c.detached {
+			if dp.Less(p) {
+				p = dp
+			}
+		}
+		out[s] = p
+	}
+	return out
 }
 
 // DropRoute forgets a deleted route's pending lines.

@@ -59,9 +59,18 @@ type Source interface {
 	Accepts(info *ContainerInfo) bool
 	// Open reads the container's log entries after from (every entry
 	// stamped at from.NS included: the pump skips the from.N already
-	// delivered). With follow it waits for new entries until the container
-	// stops; without, it ends at the log's current end.
-	Open(ctx context.Context, info *ContainerInfo, from Pos, follow bool) (EntryReader, error)
+	// delivered). With o.Follow it waits for new entries until the
+	// container stops; without, it ends at the log's current end.
+	Open(ctx context.Context, info *ContainerInfo, from Pos, o ReadOptions) (EntryReader, error)
+}
+
+// ReadOptions shape a read of a container's log.
+type ReadOptions struct {
+	// Follow waits for new entries until the container stops.
+	Follow bool
+	// Tail > 0 reads only the last Tail entries, whatever from says (a
+	// first attach with logspout's TAIL, no saved position).
+	Tail int
 }
 
 // EntryReader yields a container's log entries in order: one per Docker log

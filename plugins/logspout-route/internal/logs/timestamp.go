@@ -39,6 +39,20 @@ func SplitTimestamp(p []byte) (ns int64, ts, data []byte, err error) {
 	return t.UnixNano(), p[:sp], p[sp+1:], nil
 }
 
+// IndexTimestamp returns the index of the first "<fixed timestamp> " in b
+// at or after from, or -1: a TTY entry without '\n' runs straight into the
+// next entry's timestamp.
+func IndexTimestamp(b []byte, from int) int {
+	for i := from; i+tsLen < len(b); i++ {
+		if b[i+tsLen] == ' ' && b[i+tsLen-1] == 'Z' && b[i+10] == 'T' {
+			if _, ok := parseFixedTS(b[i : i+tsLen]); ok {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // parseFixedTS parses "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ".
 func parseFixedTS(b []byte) (int64, bool) {
 	if b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' {

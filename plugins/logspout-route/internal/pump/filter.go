@@ -28,7 +28,8 @@ func ParseExcludeLabels(s string) []ExcludeLabel {
 }
 
 // skipReason says why a container is not read ("" = read it), following
-// logspout's rules in order: TTY, LOGSPOUT=ignore, excluded label, log driver.
+// logspout's rules in order: TTY, LOGSPOUT=ignore, excluded label. Any log
+// driver is attached: the daemon says itself when it cannot read one back.
 func skipReason(c *logs.ContainerInfo, allowTTY bool, exclude []ExcludeLabel) string {
 	if c.Tty && !allowTTY {
 		return "tty (set ALLOW_TTY=true)"
@@ -44,11 +45,6 @@ func skipReason(c *logs.ContainerInfo, allowTTY bool, exclude []ExcludeLabel) st
 				return "label " + ex.key
 			}
 		}
-	}
-	switch c.LogDriver {
-	case "json-file", "journald", "db", "":
-	default:
-		return "log driver " + c.LogDriver
 	}
 	return ""
 }

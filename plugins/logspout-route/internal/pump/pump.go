@@ -35,7 +35,7 @@ type Router interface {
 
 // State is where resume points come from (state.Store has it).
 type State interface {
-	Lookup(id string) (logs.Pos, bool)
+	Lookup(id string) (logs.Streams, bool)
 	Track(id string)
 	Forget(id string)
 	Prune(known map[string]bool)
@@ -54,6 +54,14 @@ type Config struct {
 	// DetachAfter is how long the main reader waits on a full route queue
 	// before that route gets its own reader of the container (default 0.5 s).
 	DetachAfter time.Duration
+	// Tail > 0: a container attached for the first time (no saved
+	// position) is read from its last Tail entries (logspout's TAIL).
+	Tail int
+	// Multiline groups lines for multiline+ routes (nil: no grouping).
+	Multiline *Multiline
+	// OnUnreadable is called once per container whose log the daemon
+	// cannot read back (log driver none, or one without dual logging).
+	OnUnreadable func(info *logs.ContainerInfo)
 }
 
 // Pump finds containers and runs one reader per container.
@@ -75,11 +83,13 @@ type Pump struct {
 
 // reader is the pump's side of one container: which goroutines read it.
 type reader struct {
-	c       *logs.Container
-	mu      sync.Mutex
-	reading bool // a reader goroutine owns this container
-	again   bool // a start event arrived while it was reading: read once more
-	lagging map[logs.Target]*lagState
+	c          *logs.Container
+	mu         sync.Mutex
+	reading    bool // a reader goroutine owns this container
+	again      bool // a start event arrived while it was reading: read once more
+	tail       int  // > 0: the next read takes only the last tail entries
+	unreadable bool // the daemon cannot read its log back: never try again
+	lagging    map[logs.Target]*lagState
 }
 
 // lagState is a lagging route's own reader of a container.
@@ -95,6 +105,9 @@ func New(d Daemon, log *logrus.Logger, router Router, st State, reg *logs.Regist
 	}
 	if cfg.DetachAfter <= 0 {
 		cfg.DetachAfter = 500 * time.Millisecond
+	}
+	if cfg.OnUnreadable == nil {
+		cfg.OnUnreadable = func(*logs.ContainerInfo) {}
 	}
 	return &Pump{daemon: d, log: log, router: router, state: st, reg: reg, cfg: cfg, start: time.Now(), readers: map[string]*reader{}}
 }
@@ -325,7 +338,7 @@ func short(id string) string { return id[:min(12, len(id))] }
 // tail of a final line without '\n' (moby#43860); the plain read has it.
 func (p *Pump) follow(ctx context.Context, r *reader, only logs.Target) {
 	bo := retry.New(100*time.Millisecond, 5*time.Second)
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !r.isUnreadable() {
 		info, err := p.daemon.Inspect(ctx, r.c.ID)
 		var nf engine.ErrNotFound
 		if errors.As(err, &nf) {
@@ -344,6 +357,10 @@ func (p *Pump) follow(ctx context.Context, r *reader, only logs.Target) {
 		}
 		err = p.stream(ctx, r, info.Running, only)
 		if errors.Is(err, errRouteGone) || ctx.Err() != nil {
+			return
+		}
+		if engine.IsUnreadable(err) {
+			p.unreadable(r, info, err)
 			return
 		}
 		if !info.Running && err == nil {
@@ -375,7 +392,9 @@ func (p *Pump) attachable(r *reader, info *logs.ContainerInfo) bool {
 		return true
 	}
 	if sp, ok := p.state.Lookup(c.ID); ok {
-		c.SetPosition(sp) // resume: skip exactly what was delivered
+		c.SetResume(sp) // resume: skip exactly what was delivered
+	} else if p.cfg.Tail > 0 {
+		r.tail = p.cfg.Tail // TAIL: the last entries, whatever their age
 	} else if !info.Running && !p.cfg.Backlog && info.Created.Before(p.start) {
 		// Stopped before we started and never tracked: logspout reads
 		// nothing of it either.
@@ -386,6 +405,25 @@ func (p *Pump) attachable(r *reader, info *logs.ContainerInfo) bool {
 	c.Track()
 	p.state.Track(c.ID)
 	return true
+}
+
+// unreadable notes, once, a container whose log the daemon cannot read.
+func (p *Pump) unreadable(r *reader, info *logs.ContainerInfo, err error) {
+	r.mu.Lock()
+	first := !r.unreadable
+	r.unreadable = true
+	r.mu.Unlock()
+	if first {
+		p.log.WithField("container", info.Name).WithField("log_driver", info.LogDriver).
+			Infof("not shipped: the daemon cannot read this container's log back (%v)", err)
+		p.cfg.OnUnreadable(info)
+	}
+}
+
+func (r *reader) isUnreadable() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unreadable
 }
 
 // firstRead is where a container never read before starts. A fresh attach

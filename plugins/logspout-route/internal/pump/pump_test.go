@@ -75,10 +75,10 @@ func (o oneRoute) Targets(_ *logs.Container, buf []logs.Target) []logs.Target {
 // nullState remembers nothing.
 type nullState struct{}
 
-func (nullState) Lookup(string) (logs.Pos, bool) { return logs.Pos{}, false }
-func (nullState) Track(string)                   {}
-func (nullState) Forget(string)                  {}
-func (nullState) Prune(map[string]bool)          {}
+func (nullState) Lookup(string) (logs.Streams, bool) { return logs.Streams{}, false }
+func (nullState) Track(string)                       {}
+func (nullState) Forget(string)                      {}
+func (nullState) Prune(map[string]bool)              {}
 
 func quiet() *logrus.Logger {
 	log := logrus.New()

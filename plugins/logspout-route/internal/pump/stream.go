@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
@@ -22,23 +23,31 @@ var errRouteGone = errors.New("route deleted")
 func (p *Pump) stream(ctx context.Context, r *reader, follow bool, only logs.Target) error {
 	c := r.c
 	start := c.Position()
+	skip := c.Skip()
 	if only != nil {
 		dp, ok := c.DetachedPosition(only)
 		if !ok {
 			return errRouteGone
 		}
-		start = dp
+		start, skip = dp, logs.Both(dp)
 	}
 	src := p.source(c.Info)
 	if src == nil {
 		return fmt.Errorf("no source reads container %s", short(c.ID))
 	}
-	er, err := src.Open(ctx, c.Info, start, follow)
+	o := logs.ReadOptions{Follow: follow}
+	if only == nil {
+		r.mu.Lock()
+		o.Tail, r.tail = r.tail, 0
+		r.mu.Unlock()
+	}
+	er, err := src.Open(ctx, c.Info, start, o)
 	if err != nil {
 		return err
 	}
 	defer er.Close()
-	d := dispatcher{p: p, r: r, skip: start, only: only}
+	d := &dispatcher{p: p, r: r, skip: skip, only: only}
+	defer d.flush(ctx)
 	return d.run(ctx, er, follow, c.Info.Tty)
 }
 
@@ -49,7 +58,7 @@ func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty b
 	var partial [3][]byte
 	var partialNS [3]int64
 	for {
-		if d.gone {
+		if d.gone.Load() {
 			return errRouteGone
 		}
 		stream, ns, data, err := er.Next()
@@ -69,6 +78,12 @@ func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty b
 			return err
 		}
 		stream %= 3
+		if tty {
+			// A TTY's entries are what the terminal wrote at once: each one
+			// is an entry of its own, with or without its "\r\n".
+			d.emit(ctx, ns, stream, trimEOL(data))
+			continue
+		}
 		if len(partial[stream]) > 0 {
 			partial[stream] = append(partial[stream], data...)
 			if l := len(partial[stream]); partial[stream][l-1] == '\n' {
@@ -81,11 +96,7 @@ func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty b
 			continue
 		}
 		if l := len(data); l > 0 && data[l-1] == '\n' {
-			l--
-			if tty && l > 0 && data[l-1] == '\r' {
-				l-- // a TTY ends its lines in "\r\n"
-			}
-			d.emit(ctx, ns, stream, data[:l])
+			d.emit(ctx, ns, stream, data[:l-1])
 			continue
 		}
 		partial[stream] = append(partial[stream], data...)
@@ -93,20 +104,34 @@ func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty b
 	}
 }
 
+// trimEOL drops a TTY entry's "\n" or "\r\n".
+func trimEOL(b []byte) []byte {
+	if l := len(b); l > 0 && b[l-1] == '\n' {
+		b = b[:l-1]
+		if l := len(b); l > 0 && b[l-1] == '\r' {
+			b = b[:l-1]
+		}
+	}
+	return b
+}
+
 // dispatcher hands one stream's lines to the matching routes: every
-// attached route (main reader) or one lagging route (only).
+// attached route (main reader) or one lagging route (only). Multiline
+// routes get groups from its grouper instead of lines.
 type dispatcher struct {
 	p        *Pump
 	r        *reader
 	only     logs.Target
-	skip     logs.Pos // lines up to here were delivered before: drop them
+	skip     logs.Streams // per stream, lines up to here were delivered before: drop them
 	last     logs.Pos
 	version  uint64
 	resolved bool
-	gone     bool
-	targets  []target
+	gone     atomic.Bool // a lagging route was deleted (the flush timer may see it)
+	plain    []target
+	grouped  []target
 	buf      []logs.Target
 	line     logs.Line
+	groups   *grouper
 }
 
 type target struct {
@@ -126,24 +151,18 @@ func (d *dispatcher) emit(ctx context.Context, ns int64, stream byte, data []byt
 	// Docker's `since` keeps lines stamped exactly at since: skip the ones
 	// already delivered, counted at that timestamp. Without this every
 	// resume repeats the boundary line(s).
-	if ns < d.skip.NS || (ns == d.skip.NS && n <= d.skip.N) {
+	if sk := d.skip[stream]; ns < sk.NS || (ns == sk.NS && n <= sk.N) {
 		return
 	}
 	if v := d.p.router.Version(); v != d.version || !d.resolved {
 		d.resolve()
 		d.version, d.resolved = v, true
 	}
-	d.line = logs.Line{Pos: d.last, TimeNS: ns, Stream: stream, Data: data}
 	c := d.r.c
-	for i := 0; i < len(d.targets); i++ {
-		t := d.targets[i]
-		if t.mask&(1<<stream) == 0 {
-			continue
-		}
-		if !d.push(ctx, t.t) {
-			d.targets = append(d.targets[:i], d.targets[i+1:]...)
-			i--
-		}
+	d.line = logs.Line{Pos: d.last, TimeNS: ns, Stream: stream, Data: data}
+	d.plain = d.pushAll(ctx, d.plain, &d.line, c.Position(), true)
+	if d.groups != nil {
+		d.groups.add(ctx, stream, d.last, ns, data)
 	}
 	if d.only != nil {
 		c.DetachedRead(d.only, d.last)
@@ -152,17 +171,35 @@ func (d *dispatcher) emit(ctx context.Context, ns int64, stream byte, data []byt
 	}
 }
 
-// push queues the current line on t; false when t got a reader of its own.
-func (d *dispatcher) push(ctx context.Context, t logs.Target) bool {
+// pushAll queues l on every target taking its stream and returns the
+// targets left: one whose queue stayed full gets a reader of its own
+// (mayDetach, main reader only) and is dropped from the list.
+func (d *dispatcher) pushAll(ctx context.Context, ts []target, l *logs.Line, before logs.Pos, mayDetach bool) []target {
+	for i := 0; i < len(ts); i++ {
+		t := ts[i]
+		if t.mask&(1<<l.Stream) == 0 {
+			continue
+		}
+		if !d.push(ctx, t.t, l, before, mayDetach) {
+			ts = append(ts[:i], ts[i+1:]...)
+			i--
+		}
+	}
+	return ts
+}
+
+// push queues l on t; false when t got a reader of its own.
+func (d *dispatcher) push(ctx context.Context, t logs.Target, l *logs.Line, before logs.Pos, mayDetach bool) bool {
 	c := d.r.c
-	c.Queued(t)
-	res := t.Push(c, &d.line, d.only != nil)
+	c.Queued(t, l.Stream, before)
+	block := d.only != nil || !mayDetach
+	res := t.Push(c, l, block)
 	// A queue full for a moment is normal while history is read faster
 	// than a sink takes it: wait a little before giving up on the route.
 	if res == logs.QueueFull {
 		for deadline := time.Now().Add(d.p.cfg.DetachAfter); res == logs.QueueFull && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond)
-			res = t.Push(c, &d.line, false)
+			res = t.Push(c, l, false)
 		}
 	}
 	switch res {
@@ -170,34 +207,52 @@ func (d *dispatcher) push(ctx context.Context, t logs.Target) bool {
 		t.CountRead()
 	case logs.QueueFull:
 		// Only the main reader gets here: hand this line and the rest to a
-		// reader of the route's own.
-		c.Unqueued(t)
-		d.p.detach(ctx, d.r, t, c.Position())
+		// reader of the route's own, from before any group being gathered.
+		c.Unqueued(t, l.Stream)
+		d.p.detach(ctx, d.r, t, c.SafePosition())
 		return false
 	case logs.QueueClosed:
-		c.Unqueued(t) // route deleted meanwhile
+		c.Unqueued(t, l.Stream) // route deleted meanwhile
 		if d.only != nil {
-			d.gone = true
+			d.gone.Store(true)
 		}
 	}
 	return true
+}
+
+// flush ships the groups still being gathered (the stream ended).
+func (d *dispatcher) flush(ctx context.Context) {
+	if d.groups != nil {
+		d.groups.flush(ctx)
+	}
 }
 
 // resolve picks the routes this reader feeds.
 func (d *dispatcher) resolve() {
 	c := d.r.c
 	d.buf = d.p.router.Targets(c, d.buf[:0])
-	d.targets = d.targets[:0]
+	ml := d.p.cfg.Multiline != nil && d.p.cfg.Multiline.enabled(c.Info)
+	if d.groups != nil {
+		d.groups.mu.Lock() // the timer reads grouped
+		defer d.groups.mu.Unlock()
+	}
+	d.plain, d.grouped = d.plain[:0], d.grouped[:0]
 	for _, t := range d.buf {
-		switch {
-		case d.only != nil && t == d.only:
-			d.targets = append(d.targets, target{t: t, mask: t.Sources()})
-		case d.only == nil && !c.IsDetached(t):
-			d.targets = append(d.targets, target{t: t, mask: t.Sources()})
+		if (d.only != nil && t != d.only) || (d.only == nil && c.IsDetached(t)) {
+			continue
+		}
+		tt := target{t: t, mask: t.Sources()}
+		if ml && t.Multiline() {
+			d.grouped = append(d.grouped, tt)
+		} else {
+			d.plain = append(d.plain, tt)
 		}
 	}
-	if d.only != nil && len(d.targets) == 0 {
-		d.gone = true
+	if len(d.grouped) > 0 && d.groups == nil {
+		d.groups = &grouper{m: d.p.cfg.Multiline, d: d}
+	}
+	if d.only != nil && len(d.plain)+len(d.grouped) == 0 {
+		d.gone.Store(true)
 	}
 }
 

@@ -3,6 +3,7 @@ package route
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -103,11 +104,26 @@ type Resolved struct {
 	Spec      *AdapterSpec
 	Format    string // the adapter's name ("raw" for a tcp:// alias)
 	Transport string // "" when the adapter connects by itself
+	Multiline bool   // "multiline+" prefix: the route takes grouped lines
 }
 
 // Resolve splits adapter[+transport]: "logstash+tcp" -> (logstash, tcp);
 // "tcp" -> (raw, tcp); "beats" -> (beats, tcp).
 func (g *Registry) Resolve(adapter string) (Resolved, error) {
+	if adapter == "multiline" {
+		return Resolved{}, errors.New("multiline: adapter must have a sub-adapter, eg: multiline+raw+tcp")
+	}
+	if rest, ok := strings.CutPrefix(adapter, "multiline+"); ok {
+		res, err := g.Resolve(rest)
+		if err != nil {
+			return Resolved{}, fmt.Errorf("bad adapter: %s: %w", adapter, err)
+		}
+		if res.Multiline {
+			return Resolved{}, fmt.Errorf("bad adapter: %s", adapter)
+		}
+		res.Multiline = true
+		return res, nil
+	}
 	name, tr, hasTr := strings.Cut(adapter, "+")
 	s := g.adapters[name]
 	if s == nil {

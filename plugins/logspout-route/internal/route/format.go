@@ -29,8 +29,15 @@ type Formats struct {
 	SyslogPID     string
 	SyslogSD      string
 	SyslogFraming string // traditional | octet-counted
-	Logstash      LogstashConfig
+	// SyslogTimestamp is SYSLOG_TIMESTAMP; DefaultSyslogTimestamp needs no
+	// template run.
+	SyslogTimestamp string
+	Logstash        LogstashConfig
 }
+
+// DefaultSyslogTimestamp is SYSLOG_TIMESTAMP's default: Docker's time of
+// the line.
+const DefaultSyslogTimestamp = "{{.Timestamp}}"
 
 // DefaultRawFormat is RAW_FORMAT's default.
 const DefaultRawFormat = "{{.Data}}\n"
@@ -42,7 +49,7 @@ func (f *Formats) Validate() (setting string, err error) {
 			return "raw_format", err
 		}
 	}
-	for name, v := range map[string]string{"syslog_priority": f.SyslogPrio, "syslog_hostname": f.SyslogHost, "syslog_tag": f.SyslogTag, "syslog_pid": f.SyslogPID, "syslog_structured_data": f.SyslogSD} {
+	for name, v := range map[string]string{"syslog_timestamp": f.SyslogTimestamp, "syslog_priority": f.SyslogPrio, "syslog_hostname": f.SyslogHost, "syslog_tag": f.SyslogTag, "syslog_pid": f.SyslogPID, "syslog_structured_data": f.SyslogSD} {
 		if _, err := template.New(name).Funcs(tplFuncs()).Parse(v); err != nil {
 			return name, err
 		}
@@ -179,6 +186,8 @@ type syslogEncoder struct {
 	stream    bool
 	appendTag string
 	tpl       [5]*template.Template // priority, hostname, tag, pid, structured data
+	tsTpl     *template.Template    // SYSLOG_TIMESTAMP unless the default
+	tsBuf     bytes.Buffer
 	hostOver  string
 	msg       []byte
 }
@@ -192,6 +201,9 @@ func newSyslogEncoder(f *Formats, r *logs.Route, stream bool) *syslogEncoder {
 		stream: stream, appendTag: r.Options["append_tag"], hostOver: f.Logstash.HostHostname}
 	for i, v := range []string{f.SyslogPrio, f.SyslogHost, f.SyslogTag, f.SyslogPID, f.SyslogSD} {
 		s.tpl[i] = template.Must(template.New("syslog").Funcs(tplFuncs()).Parse(v))
+	}
+	if f.SyslogTimestamp != "" && f.SyslogTimestamp != DefaultSyslogTimestamp {
+		s.tsTpl = template.Must(template.New("syslog_timestamp").Funcs(tplFuncs()).Parse(f.SyslogTimestamp))
 	}
 	return s
 }
@@ -239,6 +251,34 @@ func (s *syslogEncoder) header(c *logs.Container, stream byte) []byte {
 	return h[stream%3]
 }
 
+// syslogTSData is what a SYSLOG_TIMESTAMP template sees.
+type syslogTSData struct {
+	Timestamp string    // the default form
+	Time      time.Time // Docker's time of the line, UTC
+	Container *tplContainer
+	Source    string
+	Data      string
+}
+
+// appendTimestamp appends the line's syslog timestamp.
+func (s *syslogEncoder) appendTimestamp(m []byte, e *logs.Entry) []byte {
+	t := time.Unix(0, e.TimeNS).UTC()
+	layout := "2006-01-02T15:04:05.000000Z07:00"
+	if s.rfc3164 {
+		layout = time.Stamp
+	}
+	if s.tsTpl == nil {
+		return t.AppendFormat(m, layout)
+	}
+	tc := e.Ctr.Cached(tplKey{}, func() any { return newTplContainer(e.Ctr.Info) }).(*tplContainer)
+	s.tsBuf.Reset()
+	d := syslogTSData{Timestamp: t.Format(layout), Time: t, Container: tc, Source: logs.StreamName(e.Stream), Data: string(e.Data)}
+	if err := s.tsTpl.Execute(&s.tsBuf, d); err != nil {
+		return t.AppendFormat(m, layout)
+	}
+	return append(m, s.tsBuf.Bytes()...)
+}
+
 func limit(s string, n int) string {
 	if s == "" {
 		return "-"
@@ -254,13 +294,10 @@ func (s *syslogEncoder) AppendLine(dst []byte, e *logs.Entry) []byte {
 	m := s.msg[:0]
 	i := bytes.IndexByte(h, '>')
 	m = append(m, h[:i+1]...)
-	t := time.Unix(0, e.TimeNS).UTC()
-	if s.rfc3164 {
-		m = t.AppendFormat(m, time.Stamp)
-	} else {
+	if !s.rfc3164 {
 		m = append(m, '1', ' ')
-		m = t.AppendFormat(m, "2006-01-02T15:04:05.000000Z07:00")
 	}
+	m = s.appendTimestamp(m, e)
 	m = append(m, ' ')
 	m = append(m, h[i+1:]...)
 	m = append(m, e.Data...)

@@ -87,6 +87,13 @@ func TestSyslogRFC5424AndRFC3164(t *testing.T) {
 	if want := "48 <11>Nov 26 05:20:08 3f2a9c1b7d4e web_1[42]: oops"; got != want {
 		t.Errorf("rfc3164 octet-counted:\n got %q\nwant %q", got, want)
 	}
+	// SYSLOG_TIMESTAMP: logspout's template, here the seconds form of #444.
+	f.SyslogFormat, f.SyslogFraming, f.SyslogTimestamp = "rfc5424", "traditional", `{{.Time.Format "2006-01-02T15:04:05Z07:00"}}`
+	enc = newSyslogEncoder(f, &logs.Route{}, true)
+	got = string(enc.AppendLine(nil, &logs.Entry{Ctr: c, TimeNS: ns, Stream: logs.StreamStdout, Data: []byte("hi")}))
+	if want := "<14>1 2026-11-26T05:20:08Z 3f2a9c1b7d4e web_1 42 - - hi\n"; got != want {
+		t.Errorf("SYSLOG_TIMESTAMP:\n got %q\nwant %q", got, want)
+	}
 }
 
 func TestLooplabEnvironment(t *testing.T) {

@@ -133,12 +133,12 @@ func (q *queue) confirm(r *Run, upTo uint64) {
 	count := 0
 	flush := func() {
 		if run != nil {
-			run.Confirmed(r, last.Pos, count)
+			run.Confirmed(r, last.Stream, last.Pos, count)
 		}
 	}
 	for i := from; i < upTo; i++ {
 		e := q.at(i)
-		if e.Ctr != run {
+		if e.Ctr != run || (last != nil && e.Stream != last.Stream) {
 			flush()
 			run, count = e.Ctr, 0
 		}

@@ -19,7 +19,7 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 		return &logs.Line{Pos: logs.Pos{NS: i, N: 1}, TimeNS: i, Stream: logs.StreamStdout, Data: []byte{byte('0' + i)}}
 	}
 	for i := 1; i <= 3; i++ {
-		c.Queued(rr)
+		c.Queued(rr, logs.StreamStdout, c.Position())
 		if q.push(c, line(int64(i)), true) != logs.Pushed {
 			t.Fatal("push refused")
 		}
@@ -30,7 +30,7 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 	}
 	done := make(chan bool)
 	go func() {
-		c.Queued(rr)
+		c.Queued(rr, logs.StreamStdout, c.Position())
 		done <- q.push(c, line(4), true) == logs.Pushed
 	}()
 	select {
@@ -43,7 +43,7 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 	if from != 0 || to != 3 {
 		t.Fatalf("take %d..%d", from, to)
 	}
-	if got := c.Checkpoint(); got != (logs.Pos{}) {
+	if got := c.Checkpoint()[logs.StreamStdout]; got != (logs.Pos{}) {
 		t.Fatalf("checkpoint before confirm %+v, want the start", got)
 	}
 	q.confirm(rr, 2)
@@ -51,7 +51,7 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 		t.Fatal("push after room was made failed")
 	}
 	c.Read(logs.Pos{NS: 4, N: 1})
-	if got := c.Checkpoint(); got != (logs.Pos{NS: 2, N: 1}) {
+	if got := c.Checkpoint()[logs.StreamStdout]; got != (logs.Pos{NS: 2, N: 1}) {
 		t.Fatalf("checkpoint %+v, want {2 1}: the route holds it at its last confirmed line", got)
 	}
 	// A reconnect resends the unconfirmed lines and up to keep confirmed ones.
@@ -68,7 +68,7 @@ func TestQueueBackPressureConfirmAndRewind(t *testing.T) {
 		t.Fatalf("after rewind: %v, want 2 3 4", got)
 	}
 	q.confirm(rr, to)
-	if got := c.Checkpoint(); got != (logs.Pos{NS: 4, N: 1}) {
+	if got := c.Checkpoint()[logs.StreamStdout]; got != (logs.Pos{NS: 4, N: 1}) {
 		t.Fatalf("checkpoint %+v, want {4 1}", got)
 	}
 	q.close()

@@ -93,7 +93,7 @@ func (r *Router) newRun(rt *logs.Route, res Resolved) *Run {
 	if res.Spec.NewAdapter == nil && stream {
 		keep = r.cfg.ResendTail
 	}
-	rr := &Run{route: rt, spec: res.Spec, adapter: ad, log: r.log, done: make(chan struct{}), mask: rt.SourceMask()}
+	rr := &Run{route: rt, spec: res.Spec, multiline: res.Multiline, adapter: ad, log: r.log, done: make(chan struct{}), mask: rt.SourceMask()}
 	rr.link = &Link{Route: rt, Batch: r.cfg.Batch, WriteTimeout: r.cfg.WriteTimeout, TLS: r.cfg.TLS, Log: r.log,
 		transport: tr, run: rr, q: newQueue(r.cfg.QueueSize, keep), keep: uint64(keep), onAck: r.cfg.OnAck,
 		enc: res.Spec.NewEncoder(r.cfg.Formats, rt, stream)}

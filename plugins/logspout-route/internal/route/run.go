@@ -16,17 +16,18 @@ import (
 // reconnecting with backoff forever (a sink that goes away never ends the
 // process). It is the logs.Target the readers feed.
 type Run struct {
-	route   *logs.Route
-	spec    *AdapterSpec
-	adapter Adapter
-	link    *Link
-	log     *logrus.Logger
-	mask    uint8
-	metrics *routeMetrics
-	cancel  context.CancelFunc
-	done    chan struct{}
-	up      atomic.Bool
-	lastErr atomic.Value // string
+	route     *logs.Route
+	spec      *AdapterSpec
+	multiline bool
+	adapter   Adapter
+	link      *Link
+	log       *logrus.Logger
+	mask      uint8
+	metrics   *routeMetrics
+	cancel    context.CancelFunc
+	done      chan struct{}
+	up        atomic.Bool
+	lastErr   atomic.Value // string
 }
 
 // ID implements logs.Target.
@@ -36,7 +37,7 @@ func (rr *Run) ID() string { return rr.route.ID }
 func (rr *Run) Sources() uint8 { return rr.mask }
 
 // Multiline implements logs.Target.
-func (rr *Run) Multiline() bool { return false }
+func (rr *Run) Multiline() bool { return rr.multiline }
 
 // Push implements logs.Target.
 func (rr *Run) Push(c *logs.Container, l *logs.Line, block bool) logs.PushResult {

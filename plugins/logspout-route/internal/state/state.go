@@ -28,7 +28,7 @@ type Store struct {
 	reg  *logs.Registry
 
 	mu      sync.Mutex
-	saved   map[string]logs.Pos // from the files, for containers not attached yet
+	saved   map[string]logs.Streams // from the files, for containers not attached yet
 	lastAck []byte
 	ack     *os.File
 	ackBuf  []byte
@@ -44,15 +44,71 @@ type stateFile struct {
 	Containers map[string]stateEntry `json:"containers"`
 }
 
+// stateEntry is one container's resume point: ts/n for both streams, or
+// (when they differ: multiline groups) the earlier one in ts/n and each
+// stream's own in stdout/stderr.
 type stateEntry struct {
-	TS string `json:"ts"` // RFC3339Nano, Docker's own timestamp
-	N  uint32 `json:"n"`  // lines delivered at exactly TS
+	TS     string     `json:"ts"` // RFC3339Nano, Docker's own timestamp
+	N      uint32     `json:"n"`  // lines delivered at exactly TS
+	Stdout *streamPos `json:"stdout,omitempty"`
+	Stderr *streamPos `json:"stderr,omitempty"`
+}
+
+type streamPos struct {
+	TS string `json:"ts"`
+	N  uint32 `json:"n"`
+}
+
+func encodeEntry(r logs.Streams) stateEntry {
+	m := r.Min()
+	e := stateEntry{TS: string(logs.AppendRFC3339Nano(nil, m.NS)), N: m.N}
+	if r[logs.StreamStdout] != r[logs.StreamStderr] {
+		o, x := r[logs.StreamStdout], r[logs.StreamStderr]
+		e.Stdout = &streamPos{TS: string(logs.AppendRFC3339Nano(nil, o.NS)), N: o.N}
+		e.Stderr = &streamPos{TS: string(logs.AppendRFC3339Nano(nil, x.NS)), N: x.N}
+	}
+	return e
+}
+
+func parsePos(ts string, n uint32) (logs.Pos, error) {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return logs.Pos{}, err
+	}
+	return logs.Pos{NS: t.UnixNano(), N: n}, nil
+}
+
+func decodeEntry(e stateEntry) (logs.Streams, error) {
+	p, err := parsePos(e.TS, e.N)
+	if err != nil {
+		return logs.Streams{}, err
+	}
+	r := logs.Both(p)
+	if e.Stdout != nil && e.Stderr != nil {
+		if r[logs.StreamStdout], err = parsePos(e.Stdout.TS, e.Stdout.N); err != nil {
+			return r, err
+		}
+		if r[logs.StreamStderr], err = parsePos(e.Stderr.TS, e.Stderr.N); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// later is, per stream, the later of a and b: positions only move forward.
+func later(a, b logs.Streams) logs.Streams {
+	for s := range a {
+		if a[s].Less(b[s]) {
+			a[s] = b[s]
+		}
+	}
+	return a
 }
 
 // Load reads path; a missing file is an empty state. The store writes the
 // checkpoints of reg's tracked containers.
 func Load(path string, log *logrus.Logger, reg *logs.Registry) (*Store, error) {
-	s := &Store{path: path, log: log, reg: reg, saved: map[string]logs.Pos{}}
+	s := &Store{path: path, log: log, reg: reg, saved: map[string]logs.Streams{}}
 	if path == "" {
 		return s, nil
 	}
@@ -75,21 +131,21 @@ func Load(path string, log *logrus.Logger, reg *logs.Registry) (*Store, error) {
 	}
 	for _, f := range files {
 		for id, e := range f.Containers {
-			t, err := time.Parse(time.RFC3339Nano, e.TS)
+			p, err := decodeEntry(e)
 			if err != nil {
 				return nil, fmt.Errorf("state %s: container %.12s: %w", path, id, err)
 			}
-			p := logs.Pos{NS: t.UnixNano(), N: e.N}
-			if old, ok := s.saved[id]; !ok || old.Less(p) {
-				s.saved[id] = p // positions only move forward: the later one wins
+			if old, ok := s.saved[id]; ok {
+				p = later(old, p) // positions only move forward: the later one wins
 			}
+			s.saved[id] = p
 		}
 	}
 	if ackOK {
 		// Fold path.ack into the snapshot before this run starts rewriting it.
 		f := stateFile{Version: 1, Containers: map[string]stateEntry{}}
 		for id, p := range s.saved {
-			f.Containers[id] = stateEntry{TS: string(logs.AppendRFC3339Nano(nil, p.NS)), N: p.N}
+			f.Containers[id] = encodeEntry(p)
 		}
 		b, _ := json.Marshal(f)
 		if err := replaceFile(path, b, true); err != nil {
@@ -100,7 +156,7 @@ func Load(path string, log *logrus.Logger, reg *logs.Registry) (*Store, error) {
 }
 
 // Lookup returns id's saved resume point.
-func (s *Store) Lookup(id string) (logs.Pos, bool) {
+func (s *Store) Lookup(id string) (logs.Streams, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.saved[id]
@@ -168,12 +224,11 @@ func (s *Store) Flush(durable bool) {
 	f := stateFile{Version: 1, Containers: map[string]stateEntry{}}
 	s.mu.Lock()
 	for id, p := range s.saved {
-		f.Containers[id] = stateEntry{TS: string(logs.AppendRFC3339Nano(nil, p.NS)), N: p.N}
+		f.Containers[id] = encodeEntry(p)
 	}
 	for _, c := range s.reg.All() {
 		if c.Tracked() {
-			p := c.Checkpoint()
-			f.Containers[c.ID] = stateEntry{TS: string(logs.AppendRFC3339Nano(nil, p.NS)), N: p.N}
+			f.Containers[c.ID] = encodeEntry(c.Checkpoint())
 		}
 	}
 	b, _ := json.Marshal(f)

@@ -41,10 +41,10 @@ func TestStateSnapshotAndAckFileLaterPositionWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pa, _ := got.Lookup("a"); pa != (logs.Pos{NS: 300, N: 7}) {
+	if pa, _ := got.Lookup("a"); pa != logs.Both(logs.Pos{NS: 300, N: 7}) {
 		t.Errorf("a: %+v, want the ack file's later {300 7}", pa)
 	}
-	if pb, _ := got.Lookup("b"); pb != (logs.Pos{NS: 500, N: 1}) {
+	if pb, _ := got.Lookup("b"); pb != logs.Both(logs.Pos{NS: 500, N: 1}) {
 		t.Errorf("b: %+v", pb)
 	}
 	// A torn ack file (bad checksum) is ignored, not trusted.
@@ -55,7 +55,7 @@ func TestStateSnapshotAndAckFileLaterPositionWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pa, _ := got.Lookup("a"); pa != (logs.Pos{NS: 300, N: 7}) {
+	if pa, _ := got.Lookup("a"); pa != logs.Both(logs.Pos{NS: 300, N: 7}) {
 		t.Errorf("after a torn ack file: %+v, want the snapshot's {300 7}", pa)
 	}
 }

@@ -25,6 +25,8 @@ func main() {
 	noFinalNewline := flag.Bool("no-final-newline", false, "write the last line without '\\n'")
 	delay := flag.Duration("delay", 0, "wait before the first line")
 	linger := flag.Duration("linger", 0, "wait after the last line before exiting")
+	traceEvery := flag.Int("trace-every", 0, "after every k-th line, a stack trace (-trace-lines lines starting with a tab) on the same stream")
+	traceLines := flag.Int("trace-lines", 40, "lines of each stack trace")
 	flag.Parse()
 	if *prefix == "" {
 		*prefix, _ = os.Hostname()
@@ -57,6 +59,9 @@ func main() {
 		if *stderrEvery > 0 && i%*stderrEvery == 0 {
 			w = errOut
 		}
+		if *traceEvery > 0 && i%*traceEvery == 0 {
+			line = appendTrace(line, *prefix, i, *traceLines)
+		}
 		if _, err := w.Write(line); err != nil {
 			fmt.Fprintln(os.Stderr, "loggen:", err)
 			os.Exit(1)
@@ -72,4 +77,21 @@ func main() {
 	out.Flush()
 	errOut.Flush()
 	time.Sleep(*linger)
+}
+
+// appendTrace appends a Java-style stack trace of n lines for line i: each
+// starts with a tab, so MULTILINE_PATTERN's default (^\s) joins it to line i.
+func appendTrace(b []byte, prefix string, i, n int) []byte {
+	for k := 1; k <= n; k++ {
+		b = append(b, "\tat "...)
+		b = append(b, prefix...)
+		b = append(b, ".Trace"...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, ".frame"...)
+		b = strconv.AppendInt(b, int64(k), 10)
+		b = append(b, "(Main.java:"...)
+		b = strconv.AppendInt(b, int64(k), 10)
+		b = append(b, ")\n"...)
+	}
+	return b
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
+	"github.com/lightship-ci/lightship/pkg/testkit/loggen"
+	"github.com/lightship-ci/lightship/pkg/testkit/logsink"
+)
+
+// A container on the local driver ships its lines; one on none is logged
+// once at info, counted in /metrics, and never retried.
+func TestEveryReadableLogDriverShippedNoneCountedOnce(t *testing.T) {
+	r := newTestRun(t)
+	sink, err := logsink.StartTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	p := startInProcess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter())})
+	waitHealthy(t, p.addr)
+	ctx := context.Background()
+	for _, driver := range []string{"local", "none"} {
+		id, err := r.img.Start(ctx, r.cli, loggen.Spec{Name: "lsr-" + driver + "-" + r.suffix, Labels: map[string]string{r.label: r.suffix},
+			LogDriver: driver, Args: []string{"-n", "100", "-prefix", r.prefix(driver), "-linger", "2s"}})
+		if id != "" {
+			t.Cleanup(func() { _ = loggen.RemoveContainer(ctx, r.cli, id) })
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := waitLines(sink, 30*time.Second, func(l [][]byte) bool { return containsPrefix(l, r.prefix("local")) >= 100 })
+	if missing, dup := logsink.Check(logsink.SeqCounts(lines, r.prefix("local")), 100); len(missing)+len(dup) > 0 {
+		t.Fatalf("local driver: missing %v duplicated %v", missing, dup)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.out.String(), "cannot read this container's log back") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // the container lingers, stops: no second notice
+	out := p.out.String()
+	if c := strings.Count(out, "lsr-none-"+r.suffix); c != 1 || !strings.Contains(out, "level=info") {
+		t.Errorf("none driver: %d notices, want one at info:\n%s", c, out)
+	}
+	if _, metrics := get(t, p.addr, "/metrics"); !strings.Contains(metrics, "logspout_route_unreadable_containers_total 1") {
+		t.Errorf("/metrics does not count it:\n%s", metrics)
+	}
+}
+
+// TAIL=10 ships the last 10 lines of a container that already has 1,000,
+// however old.
+func TestTailShipsTheLastLinesOfAContainerSeenFirst(t *testing.T) {
+	r := newTestRun(t)
+	sink, err := logsink.StartTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	prefix := r.prefix("tail")
+	r.start("tail", nil, "-n", "1000", "-prefix", prefix, "-linger", "60s")
+	time.Sleep(2 * time.Second) // all written before we start
+	p := startInProcess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter()), "TAIL": "10"})
+	waitHealthy(t, p.addr)
+	lines := waitLines(sink, 20*time.Second, func(l [][]byte) bool { return containsPrefix(l, prefix) >= 10 })
+	time.Sleep(time.Second)
+	lines = sink.Lines()
+	counts := logsink.SeqCounts(lines, prefix)
+	if len(counts) != 10 {
+		t.Fatalf("%d lines, want the last 10: %v", len(counts), counts)
+	}
+	for i := 991; i <= 1000; i++ {
+		if counts[i] != 1 {
+			t.Fatalf("line %d shipped %d times; got %v", i, counts[i], counts)
+		}
+	}
+}
+
+// certPair is a self-signed certificate (also its own CA) in PEM.
+func certPair(t *testing.T, cn string, usage x509.ExtKeyUsage) (certPEM, keyPEM string, cert tls.Certificate, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(parsed)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})),
+		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// A TLS sink that demands a client certificate: a route with
+// LOGSPOUT_TLS_CLIENT_CERT/_KEY ships; without them it is down with the
+// TLS error in /health.
+func TestMutualTLSRoute(t *testing.T) {
+	r := newTestRun(t)
+	clientCert, clientKey, _, clientPool := certPair(t, "logspout-route", x509.ExtKeyUsageClientAuth)
+	sink, caPEM := startTLSSinkConfig(t, func(c *tls.Config) {
+		c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, clientPool
+	})
+	uri := routeURI("logstash+tls", sink.ln.Addr().String(), r.filter())
+	dir := t.TempDir()
+	keyFile := dir + "/client.key"
+	if err := writeFile(keyFile, clientKey); err != nil {
+		t.Fatal(err)
+	}
+	p := startInProcess(t, map[string]string{"ROUTE_URIS": uri, "PLUGIN_CA_CERT": caPEM,
+		"LOGSPOUT_TLS_CLIENT_CERT": clientCert, "LOGSPOUT_TLS_CLIENT_KEY": keyFile}) // PEM text and a path
+	waitHealthy(t, p.addr)
+	r.start("mtls", nil, "-n", "50", "-prefix", r.prefix("mtls"))
+	lines := waitLines(sink, 30*time.Second, func(l [][]byte) bool { return len(l) >= 50 })
+	if missing, dup := logsink.Check(logsink.SeqCounts(lines, r.prefix("mtls")), 50); len(missing)+len(dup) > 0 {
+		t.Fatalf("missing %v duplicated %v", missing, dup)
+	}
+	if strings.Contains(p.out.String(), "PRIVATE KEY") {
+		t.Fatal("the client key appeared in the output")
+	}
+	p.stop(t)
+
+	without := startInProcess(t, map[string]string{"ROUTE_URIS": uri, "PLUGIN_CA_CERT": caPEM, "LOGSPOUT_TLS_CLIENT_CERT": "", "LOGSPOUT_TLS_CLIENT_KEY": ""})
+	deadline := time.Now().Add(20 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		if _, body = get(t, without.addr, "/health"); strings.Contains(body, "certificate") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(body, "route") || !strings.Contains(body, "certificate") {
+		t.Fatalf("without a client certificate /health says %q, want the route down for want of a certificate", body)
+	}
+}
+
+// Bad new settings exit 2 naming the setting, with logspout's messages.
+func TestNewSettingsRefusedNamingThem(t *testing.T) {
+	cert, _, _, _ := certPair(t, "x", x509.ExtKeyUsageClientAuth)
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"LOGSPOUT_TLS_CLIENT_CERT": cert}, "PLUGIN_TLS_CLIENT_KEY"},
+		{map[string]string{"TAIL": "ten"}, "PLUGIN_TAIL"},
+		{map[string]string{"MULTILINE_MATCH": "middle"}, "multiline: invalid value for MULTILINE_MATCH (must be one of first|last|nonfirst|nonlast): middle"},
+		{map[string]string{"MULTILINE_PATTERN": "("}, "PLUGIN_MULTILINE_PATTERN"},
+		{map[string]string{"MULTILINE_FLUSH_AFTER": "1s"}, "PLUGIN_MULTILINE_FLUSH_AFTER"},
+		{map[string]string{"ROUTE_URIS": "multiline://h:1"}, "multiline: adapter must have a sub-adapter, eg: multiline+raw+tcp"},
+		{map[string]string{"SYSLOG_TIMESTAMP": "{{"}, "PLUGIN_SYSLOG_TIMESTAMP"},
+	} {
+		t.Run(tt.want, func(t *testing.T) {
+			env := map[string]string{"ROUTE_URIS": "logstash://h:1", "PORT": "off", "STATE_PATH": ""}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			res := plugintest.Run(t, newApp("test"), env)
+			if res.Code != 2 || !strings.Contains(res.Output(), tt.want) {
+				t.Errorf("%v: exit %d, output %q", tt.env, res.Code, res.Output())
+			}
+		})
+	}
+}
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
