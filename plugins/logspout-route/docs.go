@@ -24,7 +24,13 @@ on a container, ` + "`EXCLUDE_LABEL(S)`" + `, ` + "`ALLOW_TTY`" + `, ` + "`BACKL
 a path; ` + "`ca_cert`" + `/` + "`skip_verify`" + ` for the server side). Every log driver is attached: when the daemon
 cannot read a container's log back (driver ` + "`none`" + `, or a driver without dual logging) that is logged
 once at info and counted in ` + "`logspout_route_unreadable_containers_total`" + `. A TTY entry without
-a newline is shipped as it is.
+a newline is shipped as it is. ` + "`INACTIVITY_TIMEOUT`" + ` re-attaches a followed stream silent that long
+from its exact position (nothing lost, nothing twice). ` + "`TAIL=N`" + ` applies to a container seen for the
+first time (no saved position): its last N entries, however old. Not supported: the WebSocket
+form of ` + "`/logs`" + `.
+
+An idle host stays idle: a log stream that has been empty for ~60 ms stops polling and waits in one
+shared epoll set, so quiet containers cost neither wake-ups nor daemon work.
 
 ## Multiline
 
@@ -38,8 +44,7 @@ by ` + "`MULTILINE_SEPARATOR`" + ` (newline); a group with no new line for ` + "
 whose ` + "`@timestamp`" + ` is its first line's; it never exceeds ` + "`multiline_max_bytes`" + ` (1 MiB): a larger
 one is cut there, counted in ` + "`logspout_route_multiline_cut_total`" + `. Delivery holds for groups: the
 resume point of a stream is the first line of its first unacknowledged group, so after a crash or a
-sink outage a group is sent again whole, never in pieces. Not supported yet: ` + "`/logs`" + ` streaming and
-` + "`INACTIVITY_TIMEOUT`" + ` (streams are never re-attached on a timer; every re-attach is an exact resume).
+sink outage a group is sent again whole, never in pieces.
 
 ## What each transport promises
 
@@ -72,7 +77,10 @@ the resume point is the slowest route's, so faster routes may see some lines aga
 
 ## HTTP API
 
-` + "`GET/POST /routes`" + `, ` + "`GET/DELETE /routes/{id}`" + ` as logspout; ` + "`GET /health`" + ` answers 503 with the
+` + "`GET/POST /routes`" + `, ` + "`GET/DELETE /routes/{id}`" + ` as logspout; ` + "`GET /logs`" + `, ` + "`/logs/id:<id>`" + `,
+` + "`/logs/name:<glob>`" + ` stream live lines as logspout's httpstream (` + "`name|line`" + `, coloured unless
+` + "`colors=off`" + `; JSON lines with ` + "`Accept: application/json`" + `; ` + "`?sources=stderr`" + `), best effort: a
+slow client misses lines, it never holds back a route; ` + "`GET /health`" + ` answers 503 with the
 reason when the daemon's event stream or any route is down; ` + "`GET /metrics`" + ` is Prometheus text:
 ` + "`logspout_route_lines_read_total`" + `, ` + "`_lines_shipped_total`" + `, ` + "`_lines_resent_total`" + `,
 ` + "`_reconnects_total`" + `, ` + "`_detached_readers_total`" + `, ` + "`_queue_depth`" + `, ` + "`_lag_seconds`" + `, ` + "`_up`" + `

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -185,3 +187,79 @@ func TestNewSettingsRefusedNamingThem(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+// INACTIVITY_TIMEOUT re-attaches a silent stream from its position: every
+// line once, none lost, although the stream was dropped several times.
+func TestInactivityTimeoutReattachesWithoutLossOrDuplicate(t *testing.T) {
+	r := newTestRun(t)
+	sink, err := logsink.StartTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	p := startInProcess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter()), "INACTIVITY_TIMEOUT": "700ms", "DEBUG": "1"})
+	waitHealthy(t, p.addr)
+	const n = 5
+	prefix := r.prefix("quiet")
+	r.start("quiet", nil, "-n", "5", "-rate", "0.6", "-prefix", prefix, "-linger", "3s")
+	lines := waitLines(sink, 30*time.Second, func(l [][]byte) bool { return containsPrefix(l, prefix) >= n })
+	time.Sleep(2 * time.Second)
+	lines = sink.Lines()
+	if missing, dup := logsink.Check(logsink.SeqCounts(lines, prefix), n); len(missing)+len(dup) > 0 {
+		t.Fatalf("missing %v duplicated %v", missing, dup)
+	}
+	if c := strings.Count(p.out.String(), "inactivity timeout: attaching again"); c < 3 {
+		t.Fatalf("%d re-attaches, want several (a line every 1.7 s, timeout 0.7 s)", c)
+	}
+}
+
+// readLogs streams GET path for a while and returns the lines that contain
+// want, stopping once n arrived.
+func readLogs(t *testing.T, addr, path string, want string, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	var got []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && len(got) < n {
+		if strings.Contains(sc.Text(), want) {
+			got = append(got, sc.Text())
+		}
+	}
+	return got
+}
+
+// curl /logs streams the lines of running containers, as logspout's
+// httpstream: name|line for all, the bare line for one id, name globs.
+func TestLogsStreamsRunningContainers(t *testing.T) {
+	r := newTestRun(t)
+	p := startInProcess(t, map[string]string{"ROUTE_URIS": ""})
+	waitHealthy(t, p.addr)
+	prefix := r.prefix("live")
+	name := "lsr-live-" + r.suffix
+	id := r.start("live", nil, "-n", "400", "-rate", "20", "-prefix", prefix)
+	got := readLogs(t, p.addr, "/logs?colors=off", prefix, 3)
+	if len(got) < 3 || !strings.HasPrefix(strings.TrimSpace(got[0]), name+"|"+prefix+" ") {
+		t.Fatalf("/logs: %q", got)
+	}
+	got = readLogs(t, p.addr, "/logs/id:"+id[:12], prefix, 2)
+	if len(got) < 2 || !strings.HasPrefix(got[0], prefix+" ") {
+		t.Fatalf("/logs/id: %q", got)
+	}
+	got = readLogs(t, p.addr, "/logs/name:lsr-live-*", prefix, 2)
+	if len(got) < 2 || !strings.Contains(got[0], "\x1b[") {
+		t.Fatalf("/logs/name (coloured): %q", got)
+	}
+	if code, _ := get(t, p.addr, "/logs/bogus:x"); code != 404 {
+		t.Fatalf("/logs/bogus:x: %d", code)
+	}
+}

@@ -59,6 +59,7 @@ type Settings struct {
 	IncludeRegex   string
 	DecodeJSON     string
 	Tail           string
+	Inactivity     time.Duration
 	SyslogTS       string
 	TLSClientCert  string
 	TLSClientKey   string
@@ -106,6 +107,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "include_containers", Usage: "logstash/beats: only these container names, comma-separated", EnvVars: plugin.EnvVars("include_containers", "INCLUDE_CONTAINERS"), Destination: &s.Include},
 		&cli.StringFlag{Name: "include_containers_regex", Usage: "logstash/beats: only container names matching this regular expression", EnvVars: plugin.EnvVars("include_containers_regex", "INCLUDE_CONTAINERS_REGEX"), Destination: &s.IncludeRegex},
 		&cli.StringFlag{Name: "tail", Usage: "a container attached for the first time (no saved position) is read from its last N log entries, however old; all = from our start-up (or its creation; BACKLOG: everything)", Value: "all", EnvVars: plugin.EnvVars("tail", "TAIL"), Destination: &s.Tail},
+		&cli.DurationFlag{Name: "inactivity_timeout", Usage: "a followed log stream silent this long is attached again from its position (nothing lost or repeated); 0 = never", EnvVars: plugin.EnvVars("inactivity_timeout", "INACTIVITY_TIMEOUT"), Destination: &s.Inactivity},
 		&cli.StringFlag{Name: "syslog_timestamp", Usage: "syslog timestamp template ({{.Timestamp}}: Docker's time, RFC 3339 with microseconds for rfc5424, Stamp for rfc3164; {{.Time}} is a time.Time)", Value: "{{.Timestamp}}", EnvVars: plugin.EnvVars("syslog_timestamp", "SYSLOG_TIMESTAMP"), Destination: &s.SyslogTS},
 		&cli.StringFlag{Name: "tls_client_cert", Usage: "client certificate (PEM text or a file path) presented by tls routes (mutual TLS); needs tls_client_key", EnvVars: plugin.EnvVars("tls_client_cert", "LOGSPOUT_TLS_CLIENT_CERT"), Destination: &s.TLSClientCert},
 		&cli.StringFlag{Name: "tls_client_key", Usage: "the client certificate's private key (PEM text or a file path)", EnvVars: plugin.EnvVars("tls_client_key", "LOGSPOUT_TLS_CLIENT_KEY"), Destination: &s.TLSClientKey},
@@ -171,6 +173,9 @@ func (s *Settings) check(env *plugin.Env) error {
 		if p, err := strconv.Atoi(s.Port); err != nil || p < 0 || p > 65535 {
 			return plugin.Invalid("port", "%q must be a port number or off", s.Port)
 		}
+	}
+	if s.Inactivity < 0 {
+		return plugin.Invalid("inactivity_timeout", "%s must not be negative", s.Inactivity)
 	}
 	if s.tail, err = parseTail(s.Tail); err != nil {
 		return plugin.Invalid("tail", "%v", err)
@@ -247,8 +252,8 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	p := pump.New(eng, log, rt, st, reg, pump.Config{
 		AllowTTY: s.AllowTTY, Exclude: pump.ParseExcludeLabels(s.ExcludeLabels), Backlog: s.Backlog, Tail: s.tail,
 		Sources:      []logs.Source{&engine.Source{API: eng, TailSteps: engine.DefaultTailSteps()}},
-		OnUnreadable: func(*logs.ContainerInfo) { unreadable.Inc() },
-		Multiline:    &ml,
+		OnUnreadable: func(*logs.ContainerInfo) { unreadable.Inc() }, InactivityTimeout: s.Inactivity,
+		Multiline: &ml,
 	})
 	set.NewGauge("logspout_route_containers", func() float64 { return float64(reg.Len()) })
 	for _, r := range s.routes {

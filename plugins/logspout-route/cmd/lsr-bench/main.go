@@ -29,10 +29,11 @@ import (
 func main() {
 	n := flag.Int("n", 1000000, "lines per scenario")
 	size := flag.Int("size", 100, "bytes per line")
-	many := flag.Int("containers", 100, "containers attached for the RSS figure")
+	many := flag.Int("containers", 100, "containers attached for the RSS and idle figures")
+	idle := flag.Duration("idle", 60*time.Second, "how long the idle figure is measured (0: skip it)")
 	bin := flag.String("bin", "bin/logspout-route", "logspout-route binary")
 	flag.Parse()
-	if err := run(*n, *size, *many, *bin); err != nil {
+	if err := run(*n, *size, *many, *bin, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "lsr-bench:", err)
 		os.Exit(1)
 	}
@@ -46,7 +47,7 @@ type bench struct {
 	ids    []string
 }
 
-func run(n, size, many int, bin string) error {
+func run(n, size, many int, bin string, idle time.Duration) error {
 	ctx := context.Background()
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -72,7 +73,7 @@ func run(n, size, many int, bin string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%2d container(s) x %d lines: bare follow reader %.0f lines/s; logspout-route -> tcp sink %.0f lines/s; ratio %.2f (target >= 0.9); logspout-route CPU %.2f us/line (target <= 4); peak RSS %.1f MB\n",
+		fmt.Printf("%2d container(s) x %d lines: bare follow reader %.0f lines/s; logspout-route -> tcp sink %.0f lines/s; ratio %.2f (target >= 1.1); logspout-route CPU %.2f us/line (target <= 1.5); peak RSS %.1f MB\n",
 			k, per, ceiling, lsr, lsr/ceiling, cpu, rss)
 	}
 	rss, err := b.manyAttached(ctx, many)
@@ -80,7 +81,81 @@ func run(n, size, many int, bin string) error {
 		return err
 	}
 	fmt.Printf("%d containers attached: logspout-route peak RSS %.1f MB (target <= 25)\n", many, rss)
+	if idle > 0 {
+		return b.idle(ctx, many, idle)
+	}
 	return nil
+}
+
+// idle attaches many containers that print one line and then nothing, and
+// measures over d what logspout-route and dockerd spend (schedstat).
+func (b *bench) idle(ctx context.Context, many int, d time.Duration) error {
+	sink, err := logsink.StartTCP("127.0.0.1:0", logsink.Options{CountOnly: true})
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	p, err := b.startLSR("raw+tcp://" + sink.Addr() + "?filter.labels=lightship.bench:" + b.suffix + "idle")
+	if err != nil {
+		return err
+	}
+	ids, err := b.startGenerators(ctx, "idle", many, "-n", "1", "-linger", (d + 2*time.Minute).String())
+	if err != nil {
+		p.stop()
+		return err
+	}
+	if err := b.startAll(ctx, ids); err != nil {
+		p.stop()
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for sink.Count() < int64(many) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(5 * time.Second) // settle: every stream parked
+	dockerd := pidOf("dockerd")
+	l0, w0 := schedstat(p.cmd.Process.Pid)
+	d0, _ := schedstat(dockerd)
+	time.Sleep(d)
+	l1, w1 := schedstat(p.cmd.Process.Pid)
+	d1, _ := schedstat(dockerd)
+	p.stop()
+	b.cleanup()
+	fmt.Printf("%d idle containers, %s: logspout-route %.3f s CPU = %.3f %% of a core (target <= 0.3 %%), %.0f wake-ups/s; dockerd %.3f s CPU (logspout measured 0.06 s per 60 s)\n",
+		many, d, time.Duration(l1-l0).Seconds(), 100*float64(l1-l0)/float64(d.Nanoseconds()), float64(w1-w0)/d.Seconds(), time.Duration(d1-d0).Seconds())
+	return nil
+}
+
+// schedstat sums CPU ns and timeslices over every thread of pid.
+func schedstat(pid int) (cpuNS, slices int64) {
+	if pid <= 0 {
+		return 0, 0
+	}
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var c, w, n int64
+		if _, err := fmt.Sscan(string(b), &c, &w, &n); err == nil {
+			cpuNS += c
+			slices += n
+		}
+	}
+	return cpuNS, slices
+}
+
+// pidOf finds a process by its command name.
+func pidOf(name string) int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, f := range dirs {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == name {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			return pid
+		}
+	}
+	return 0
 }
 
 func (b *bench) cleanup() {

@@ -23,6 +23,8 @@ type Routes interface {
 	List() []*logs.Route
 	// Down lists the routes not connected, with the reason.
 	Down() []string
+	// Subscribe adds a live /logs client (see route.Router.Subscribe).
+	Subscribe(t logs.Target, match func(*logs.ContainerInfo) bool) (cancel func())
 }
 
 // API serves logspout's /routes, plus /health and /metrics.
@@ -38,6 +40,9 @@ func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, p := range []string{"/routes", "/routes/"} {
 		mux.HandleFunc(p, a.routes)
+	}
+	for _, p := range []string{"/logs", "/logs/"} {
+		mux.HandleFunc(p, a.logs)
 	}
 	for _, p := range []string{"/health", "/health/"} {
 		mux.HandleFunc(p, a.health)

@@ -30,7 +30,7 @@ func TestPolledUnixConn(t *testing.T) {
 		}
 	}()
 
-	c, err := dialDockerUnix(context.Background(), path)
+	c, err := dialDockerUnix(context.Background(), path, newIdleWaiter())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,9 @@ func TestPolledUnixConn(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(30 * time.Millisecond) // the reader polls meanwhile
-		peer.Write([]byte("OK"))
+		peer.Write([]byte("O"))
+		time.Sleep(300 * time.Millisecond) // the reader parks on the idle waiter meanwhile
+		peer.Write([]byte("K"))
 		peer.Close()
 	}()
 	all, err := io.ReadAll(c)
@@ -54,7 +56,7 @@ func TestPolledUnixConn(t *testing.T) {
 	c.Close()
 
 	// Close from another goroutine ends a read of an idle stream.
-	c2, err := dialDockerUnix(context.Background(), path)
+	c2, err := dialDockerUnix(context.Background(), path, newIdleWaiter())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestPolledUnixConn(t *testing.T) {
 		_, err := c2.Read(make([]byte, 16))
 		res <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // parked by now
 	c2.Close()
 	select {
 	case err := <-res:
@@ -74,7 +76,7 @@ func TestPolledUnixConn(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not end the waiting read")
 	}
-	if _, err := dialDockerUnix(context.Background(), filepath.Join(t.TempDir(), "none.sock")); err == nil {
+	if _, err := dialDockerUnix(context.Background(), filepath.Join(t.TempDir(), "none.sock"), nil); err == nil {
 		t.Fatal("dial of a missing socket succeeded")
 	}
 }

@@ -79,8 +79,9 @@ func withBlockingUnix(cli *client.Client) error {
 		return nil
 	}
 	path := u.Host
+	idle := newIdleWaiter()
 	return client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return dialDockerUnix(ctx, path)
+		return dialDockerUnix(ctx, path, idle)
 	})(cli)
 }
 

@@ -49,14 +49,19 @@ type Config struct {
 	// Sources read the logs; the first that accepts a container reads it.
 	Sources []logs.Source
 	// RelistEvery is how often containers are listed to catch a start event
-	// the daemon dropped (default 3 s).
+	// the daemon dropped, while events come (default 3 s); on a quiet host
+	// the list waits for RelistIdle (default 60 s): it costs dockerd work.
 	RelistEvery time.Duration
+	RelistIdle  time.Duration
 	// DetachAfter is how long the main reader waits on a full route queue
 	// before that route gets its own reader of the container (default 0.5 s).
 	DetachAfter time.Duration
 	// Tail > 0: a container attached for the first time (no saved
 	// position) is read from its last Tail entries (logspout's TAIL).
 	Tail int
+	// InactivityTimeout > 0: a followed stream silent that long is attached
+	// again from its position (logspout's INACTIVITY_TIMEOUT).
+	InactivityTimeout time.Duration
 	// Multiline groups lines for multiline+ routes (nil: no grouping).
 	Multiline *Multiline
 	// OnUnreadable is called once per container whose log the daemon
@@ -79,6 +84,7 @@ type Pump struct {
 	wg      sync.WaitGroup
 
 	daemonUp atomic.Bool
+	events   atomic.Uint64 // container events seen
 }
 
 // reader is the pump's side of one container: which goroutines read it.
@@ -102,6 +108,9 @@ type lagState struct {
 func New(d Daemon, log *logrus.Logger, router Router, st State, reg *logs.Registry, cfg Config) *Pump {
 	if cfg.RelistEvery <= 0 {
 		cfg.RelistEvery = 3 * time.Second
+	}
+	if cfg.RelistIdle <= 0 {
+		cfg.RelistIdle = 60 * time.Second
 	}
 	if cfg.DetachAfter <= 0 {
 		cfg.DetachAfter = 500 * time.Millisecond
@@ -143,10 +152,14 @@ func (p *Pump) Run(ctx context.Context) {
 	// and then, and attach whatever is new.
 	t := time.NewTicker(p.cfg.RelistEvery)
 	defer t.Stop()
+	seen, listed := p.events.Load(), time.Now()
 	for ctx.Err() == nil {
 		select {
 		case <-t.C:
-			p.listNew(ctx)
+			if ev := p.events.Load(); ev != seen || time.Since(listed) >= p.cfg.RelistIdle {
+				p.listNew(ctx)
+				seen, listed = ev, time.Now()
+			}
 		case <-ctx.Done():
 		}
 	}
@@ -170,6 +183,7 @@ func (p *Pump) watchEvents(ctx context.Context, ready func()) {
 			}
 			first = false
 		}, func(ev engine.Event) {
+			p.events.Add(1)
 			if ev.TimeNano > 0 {
 				since = time.Unix(0, ev.TimeNano)
 			}
@@ -366,10 +380,13 @@ func (p *Pump) follow(ctx context.Context, r *reader, only logs.Target) {
 		if !info.Running && err == nil {
 			return // the whole log of a stopped container is read
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errInactive):
+			p.log.WithField("container", short(r.c.ID)).Debug("inactivity timeout: attaching again")
+		case err != nil:
 			p.log.WithError(err).WithField("container", short(r.c.ID)).Debug("log stream ended")
 			bo.Sleep(ctx)
-		} else {
+		default:
 			retry.Sleep(ctx, 10*time.Millisecond) // follow ended: inspect again, then read the rest
 		}
 	}

@@ -45,6 +45,9 @@ func (p *Pump) stream(ctx context.Context, r *reader, follow bool, only logs.Tar
 	if err != nil {
 		return err
 	}
+	if follow && p.cfg.InactivityTimeout > 0 {
+		er = newWatchdog(er, p.cfg.InactivityTimeout)
+	}
 	defer er.Close()
 	d := &dispatcher{p: p, r: r, skip: skip, only: only}
 	defer d.flush(ctx)

@@ -35,8 +35,11 @@ func (lineAdapter) Serve(ctx context.Context, l *Link) error {
 }
 
 func (l *Link) serveStream(ctx context.Context, conn net.Conn) error {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	// While written lines wait for the peer's TCP acknowledgement, look
+	// again every 50 ms; with none waiting, sleep until lines come.
+	recheck := time.NewTimer(time.Hour)
+	recheck.Stop()
+	defer recheck.Stop()
 	var written uint64
 	unacked := unackedFunc(conn)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
@@ -68,9 +71,14 @@ func (l *Link) serveStream(ctx context.Context, conn net.Conn) error {
 		if from == to {
 			l.q.done()
 			l.confirmStream(written, unacked)
+			var tick <-chan time.Time
+			if l.q.unconfirmed() {
+				recheck.Reset(50 * time.Millisecond)
+				tick = recheck.C
+			}
 			select {
 			case <-l.q.wake:
-			case <-tick.C:
+			case <-tick:
 			case err := <-broken:
 				return fmt.Errorf("peer closed: %w", err)
 			case <-ctx.Done():

@@ -169,6 +169,13 @@ func (q *queue) rewind(keep uint64) (resent uint64) {
 	return resent
 }
 
+// unconfirmed reports whether lines were sent and are not confirmed yet.
+func (q *queue) unconfirmed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.conf < q.sent
+}
+
 // depth is the number of lines not yet confirmed.
 func (q *queue) depth() int {
 	q.mu.Lock()

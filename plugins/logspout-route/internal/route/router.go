@@ -41,6 +41,7 @@ type Router struct {
 
 	mu      sync.Mutex
 	routes  map[string]*Run
+	live    map[logs.Target]func(*logs.ContainerInfo) bool
 	version atomic.Uint64
 }
 
@@ -173,7 +174,34 @@ func (r *Router) Targets(c *logs.Container, buf []logs.Target) []logs.Target {
 		}
 		buf = append(buf, rr)
 	}
+	for t, match := range r.live {
+		if match(c.Info) {
+			buf = append(buf, t)
+		}
+	}
 	return buf
+}
+
+// Subscribe adds a live target (a /logs client) that takes the lines of
+// the containers match accepts, best effort: it must never block, and it
+// takes no part in delivery accounting. The returned func removes it.
+func (r *Router) Subscribe(t logs.Target, match func(*logs.ContainerInfo) bool) (cancel func()) {
+	r.mu.Lock()
+	if r.live == nil {
+		r.live = map[logs.Target]func(*logs.ContainerInfo) bool{}
+	}
+	r.live[t] = match
+	r.version.Add(1)
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.live, t)
+		r.version.Add(1)
+		r.mu.Unlock()
+		for _, c := range r.reg.All() {
+			c.DropRoute(t)
+		}
+	}
 }
 
 // Down lists the routes not connected, each as "route <id> (<adapter>://<address>) down: <last error>".

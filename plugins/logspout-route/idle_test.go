@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lightship-ci/lightship/pkg/testkit/loggen"
+	"github.com/lightship-ci/lightship/pkg/testkit/logsink"
+)
+
+// procWakeups sums the context switches (timeslices run, the third field
+// of schedstat) and CPU nanoseconds of every thread of pid.
+func procWakeups(t *testing.T, pid int) (slices, cpuNS int64) {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("schedstat of %d: %v", pid, err)
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that ended
+		}
+		fields := strings.Fields(string(b))
+		if len(fields) < 3 {
+			continue
+		}
+		cpu, _ := strconv.ParseInt(fields[0], 10, 64)
+		n, _ := strconv.ParseInt(fields[2], 10, 64)
+		cpuNS += cpu
+		slices += n
+	}
+	return slices, cpuNS
+}
+
+// With containers attached that print nothing, the process sleeps: it
+// fails when it is clearly busy (more than 200 wake-ups a second, or over
+// 2 % of a core), generous bounds for a noisy shared machine; make bench
+// prints the real figure over 60 s with 100 containers.
+func TestIdleContainersKeepTheProcessAsleep(t *testing.T) {
+	if _, err := os.Stat("/proc/self/schedstat"); err != nil {
+		t.Skip("no schedstat on this kernel") // Linux without CONFIG_SCHEDSTATS
+	}
+	r := newTestRun(t)
+	sink, err := logsink.StartTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	p := startSubprocess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter()),
+		"STATE_PATH": filepath.Join(t.TempDir(), "state.json")})
+	waitHealthy(t, p.addr)
+	const k = 20
+	var wg sync.WaitGroup
+	for i := 0; i < k; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.start(fmt.Sprintf("idle%d", i), nil, "-n", "1", "-prefix", r.prefix(fmt.Sprintf("idle%d", i)), "-linger", "120s")
+		}()
+	}
+	wg.Wait()
+	waitLines(sink, 30*time.Second, func(l [][]byte) bool { return len(l) >= k })
+	time.Sleep(2 * time.Second) // the streams go idle and park
+	pid := p.cmd.Process.Pid
+	s0, c0 := procWakeups(t, pid)
+	const window = 4 * time.Second
+	time.Sleep(window)
+	s1, c1 := procWakeups(t, pid)
+	perSec := float64(s1-s0) / window.Seconds()
+	cpu := float64(c1-c0) / float64(window.Nanoseconds())
+	t.Logf("%d idle containers: %.0f wake-ups/s, %.2f %% of a core", k, perSec, 100*cpu)
+	if perSec > 200 || cpu > 0.02 {
+		t.Fatalf("idle process busy: %.0f wake-ups/s (limit 200), %.2f %% of a core (limit 2 %%)", perSec, 100*cpu)
+	}
+	_ = context.Background
+	_ = loggen.Wait
+}
