@@ -152,7 +152,7 @@ func (s *Settings) check(env *plugin.Env) error {
 		uris = env.Args[0] // logspout: a route URI argument replaces ROUTE_URIS
 	}
 	s.adapters = route.Builtin()
-	routes, err := s.adapters.ParseURIs(uris)
+	routes, err := s.adapters.ParseURIs(uris, env.Environ.Get)
 	if err != nil {
 		return plugin.Invalid("route_uris", "%v", err)
 	}
@@ -265,7 +265,7 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	if err := a.LoadRoutes(); err != nil {
 		return plugin.Invalid("routespath", "%v", err)
 	}
-	stopHTTP, err := s.serveHTTP(log, a)
+	stopHTTP, err := s.serveHTTP(env, a)
 	if err != nil {
 		return err
 	}
@@ -362,7 +362,8 @@ func (s *Settings) openState(log *logrus.Logger, reg *logs.Registry) (*state.Sto
 }
 
 // serveHTTP starts the HTTP API unless PORT=off.
-func (s *Settings) serveHTTP(log *logrus.Logger, a *api.API) (stop func(), err error) {
+func (s *Settings) serveHTTP(env *plugin.Env, a *api.API) (stop func(), err error) {
+	log := env.Log
 	if s.Port == "off" {
 		return func() {}, nil
 	}
@@ -373,7 +374,7 @@ func (s *Settings) serveHTTP(log *logrus.Logger, a *api.API) (stop func(), err e
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	log.WithField("addr", ln.Addr().String()).Info("http api listening")
-	announceAddr(ln.Addr().String())
+	announceAddr(env, ln.Addr().String())
 	return func() { srv.Close() }, nil
 }
 
@@ -398,8 +399,8 @@ func run(ctx context.Context, p *pump.Pump, rt *route.Router, st *state.Store) {
 
 // announceAddr lets tests find a PORT=0 listener: it writes the address to
 // the file named by LOGSPOUT_ROUTE_ADDR_FILE, if set.
-func announceAddr(addr string) {
-	if f := os.Getenv("LOGSPOUT_ROUTE_ADDR_FILE"); f != "" {
+func announceAddr(env *plugin.Env, addr string) {
+	if f, _ := env.Lookup("LOGSPOUT_ROUTE_ADDR_FILE"); f != "" {
 		_ = state.WriteAtomic(f, []byte(addr), false)
 	}
 }

@@ -9,16 +9,16 @@ import (
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
 )
 
-// ParseURIs parses logspout's comma-separated ROUTE_URIS. Each URI is
-// expanded with os.ExpandEnv first, as logspout does.
-func (g *Registry) ParseURIs(s string) ([]*logs.Route, error) {
+// ParseURIs parses logspout's comma-separated ROUTE_URIS. Each URI's
+// $VARs are expanded from getenv first, as logspout does with os.ExpandEnv.
+func (g *Registry) ParseURIs(s string, getenv func(string) string) ([]*logs.Route, error) {
 	var out []*logs.Route
 	for _, u := range strings.Split(s, ",") {
 		u = strings.TrimSpace(u)
 		if u == "" {
 			continue
 		}
-		r, err := g.ParseURI(os.ExpandEnv(u))
+		r, err := g.ParseURI(os.Expand(u, getenv))
 		if err != nil {
 			return nil, err
 		}

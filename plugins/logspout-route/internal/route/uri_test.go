@@ -73,8 +73,7 @@ func TestParseRouteURI(t *testing.T) {
 }
 
 func TestParseRouteURIsSplitsAndExpands(t *testing.T) {
-	t.Setenv("LS_HOST", "logstash")
-	rs, err := Builtin().ParseURIs("logstash+tcp://${LS_HOST}:5000, udp://10.0.0.9:9001,,")
+	rs, err := Builtin().ParseURIs("logstash+tcp://${LS_HOST}:5000, udp://10.0.0.9:9001,,", func(k string) string { return map[string]string{"LS_HOST": "logstash"}[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
