@@ -6,12 +6,13 @@ require (
 	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/containerd/errdefs v1.0.0
 	github.com/docker/docker v28.5.2+incompatible
-	github.com/elastic/go-lumber v0.1.0
 	github.com/lightship-ci/lightship/pkg v0.0.0
 	github.com/sirupsen/logrus v1.10.2
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/elastic/go-lumber v0.1.0 // indirect
 
 require (
 	github.com/Masterminds/semver/v3 v3.5.0 // indirect

@@ -1,28 +1,21 @@
 package route
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
-	lumber "github.com/elastic/go-lumber/client/v2"
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/retry"
 )
-
-// beatsEvent is one pre-encoded event; a pointer to it passes through
-// go-lumber's []interface{} without an allocation.
-type beatsEvent struct{ b []byte }
-
-func passThrough(v interface{}) ([]byte, error) { return v.(*beatsEvent).b, nil }
 
 // beatsLinger is how long a beats route gathers lines after a small window
 // (Filebeat waits up to 1 s by default): at most ~10 small windows a second.
 const beatsLinger = 100 * time.Millisecond
 
-// serveBeats sends windows of events with lumberjack v2 and confirms only
-// what the server ACKed (partial ACKs included). The state file is written
-// right after each ACK, so a restart skips exactly the acknowledged lines.
 // beatsAdapter speaks lumberjack v2 over tcp or tls.
 type beatsAdapter struct{}
 
@@ -36,15 +29,14 @@ func (beatsAdapter) Serve(ctx context.Context, l *Link) error {
 	return l.serveBeats(ctx, conn)
 }
 
+// serveBeats sends windows of events with lumberjack v2 and confirms only
+// what the server ACKed (partial ACKs included). The state file is written
+// right after each ACK, so a restart skips exactly the acknowledged lines.
 func (l *Link) serveBeats(ctx context.Context, conn net.Conn) error {
-	cl, err := lumber.NewWithConn(conn, lumber.JSONEncoder(passThrough), lumber.Timeout(l.WriteTimeout))
-	if err != nil {
-		return err
-	}
+	lj := newLumberjack(conn, l.WriteTimeout)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	events := make([]beatsEvent, l.Batch)
-	data := make([]interface{}, l.Batch)
+	events := make([][]byte, l.Batch)
 	small := false
 	for {
 		if small {
@@ -64,14 +56,13 @@ func (l *Link) serveBeats(ctx context.Context, conn net.Conn) error {
 		}
 		k := int(to - from)
 		for i := 0; i < k; i++ {
-			events[i].b = l.enc.AppendLine(events[i].b[:0], l.q.at(from+uint64(i)))
-			data[i] = &events[i]
+			events[i] = l.enc.AppendLine(events[i][:0], l.q.at(from+uint64(i)))
 		}
 		l.q.done()
-		if err := cl.Send(data[:k]); err != nil {
+		if err := lj.send(events[:k]); err != nil {
 			return fmt.Errorf("beats send: %w", err)
 		}
-		seq, err := cl.AwaitACK(uint32(k))
+		seq, err := lj.awaitACK(uint32(k))
 		if seq > 0 {
 			l.Acked(from + uint64(seq))
 		}
@@ -79,4 +70,71 @@ func (l *Link) serveBeats(ctx context.Context, conn net.Conn) error {
 			return fmt.Errorf("beats ack: %w", err)
 		}
 	}
+}
+
+// lumberjack is the client side of lumberjack v2 (the Beats protocol, as
+// elastic/go-lumber's client/v2 speaks it, without compression): a window
+// frame '2' 'W' count, then per event '2' 'J' seq len JSON; the server
+// answers '2' 'A' seq, where seq 0 is a keepalive. All integers are
+// big-endian uint32.
+type lumberjack struct {
+	conn    net.Conn
+	w       *bufio.Writer
+	timeout time.Duration
+	hdr     [10]byte
+	ack     [6]byte
+}
+
+func newLumberjack(conn net.Conn, timeout time.Duration) *lumberjack {
+	return &lumberjack{conn: conn, w: bufio.NewWriterSize(conn, 64<<10), timeout: timeout}
+}
+
+// send writes one window of events.
+func (c *lumberjack) send(events [][]byte) error {
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return err
+	}
+	c.hdr[0], c.hdr[1] = '2', 'W'
+	binary.BigEndian.PutUint32(c.hdr[2:6], uint32(len(events)))
+	if _, err := c.w.Write(c.hdr[:6]); err != nil {
+		return err
+	}
+	for i, e := range events {
+		c.hdr[0], c.hdr[1] = '2', 'J'
+		binary.BigEndian.PutUint32(c.hdr[2:6], uint32(i+1))
+		binary.BigEndian.PutUint32(c.hdr[6:10], uint32(len(e)))
+		if _, err := c.w.Write(c.hdr[:10]); err != nil {
+			return err
+		}
+		if _, err := c.w.Write(e); err != nil {
+			return err
+		}
+	}
+	return c.w.Flush()
+}
+
+// awaitACK reads ACKs until the whole window of count events is
+// acknowledged; it returns the highest sequence acknowledged, also on error
+// (a partial ACK confirms what it names).
+func (c *lumberjack) awaitACK(count uint32) (uint32, error) {
+	var seq uint32
+	for seq < count {
+		if err := c.conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+			return seq, err
+		}
+		if _, err := io.ReadFull(c.conn, c.ack[:]); err != nil {
+			return seq, err
+		}
+		if c.ack[0] != '2' || c.ack[1] != 'A' {
+			return seq, fmt.Errorf("lumberjack: unexpected frame % x", c.ack[:2])
+		}
+		s := binary.BigEndian.Uint32(c.ack[2:])
+		if s > count {
+			return seq, fmt.Errorf("lumberjack: ACK for %d of a window of %d", s, count)
+		}
+		if s > seq {
+			seq = s // 0 (or an older seq) is a keepalive
+		}
+	}
+	return seq, nil
 }
