@@ -41,9 +41,11 @@ func procWakeups(t *testing.T, pid int) (slices, cpuNS int64) {
 }
 
 // With containers attached that print nothing, the process sleeps: it
-// fails when it is clearly busy (more than 200 wake-ups a second, or over
-// 2 % of a core), generous bounds for a noisy shared machine; make bench
-// prints the real figure over 60 s with 100 containers.
+// fails when they make it clearly busy (more than 200 wake-ups a second,
+// or over 2 % of a core, beyond what it did before they came: the shared
+// daemon's other containers, which it also reads, are the baseline),
+// generous bounds for a noisy shared machine; make bench prints the real
+// figure over 60 s with 100 containers.
 func TestIdleContainersKeepTheProcessAsleep(t *testing.T) {
 	if _, err := os.Stat("/proc/self/schedstat"); err != nil {
 		t.Skip("no schedstat on this kernel") // Linux without CONFIG_SCHEDSTATS
@@ -57,6 +59,14 @@ func TestIdleContainersKeepTheProcessAsleep(t *testing.T) {
 	p := startSubprocess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter()),
 		"STATE_PATH": filepath.Join(t.TempDir(), "state.json")})
 	waitHealthy(t, p.addr)
+	pid := p.cmd.Process.Pid
+	const window = 4 * time.Second
+	time.Sleep(time.Second)
+	b0, bc0 := procWakeups(t, pid)
+	time.Sleep(window)
+	b1, bc1 := procWakeups(t, pid)
+	basePerSec := float64(b1-b0) / window.Seconds()
+	baseCPU := float64(bc1-bc0) / float64(window.Nanoseconds())
 	const k = 20
 	var wg sync.WaitGroup
 	for i := 0; i < k; i++ {
@@ -69,16 +79,14 @@ func TestIdleContainersKeepTheProcessAsleep(t *testing.T) {
 	wg.Wait()
 	waitLines(sink, 30*time.Second, func(l [][]byte) bool { return len(l) >= k })
 	time.Sleep(2 * time.Second) // the streams go idle and park
-	pid := p.cmd.Process.Pid
 	s0, c0 := procWakeups(t, pid)
-	const window = 4 * time.Second
 	time.Sleep(window)
 	s1, c1 := procWakeups(t, pid)
 	perSec := float64(s1-s0) / window.Seconds()
 	cpu := float64(c1-c0) / float64(window.Nanoseconds())
-	t.Logf("%d idle containers: %.0f wake-ups/s, %.2f %% of a core", k, perSec, 100*cpu)
-	if perSec > 200 || cpu > 0.02 {
-		t.Fatalf("idle process busy: %.0f wake-ups/s (limit 200), %.2f %% of a core (limit 2 %%)", perSec, 100*cpu)
+	t.Logf("%d idle containers: %.0f wake-ups/s, %.2f %% of a core; before them %.0f/s, %.2f %%", k, perSec, 100*cpu, basePerSec, 100*baseCPU)
+	if perSec-basePerSec > 200 || cpu-baseCPU > 0.02 {
+		t.Fatalf("idle containers keep the process busy: +%.0f wake-ups/s (limit 200), +%.2f %% of a core (limit 2 %%)", perSec-basePerSec, 100*(cpu-baseCPU))
 	}
 	_ = context.Background
 	_ = loggen.Wait

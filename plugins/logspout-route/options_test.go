@@ -120,9 +120,9 @@ func TestTailShipsTheLastLinesOfAContainerSeenFirst(t *testing.T) {
 	time.Sleep(2 * time.Second) // all written before we start
 	p := startInProcess(t, map[string]string{"ROUTE_URIS": routeURI("logstash+tcp", sink.Addr(), r.filter()), "TAIL": "10"})
 	waitHealthy(t, p.addr)
-	lines := waitLines(sink, 20*time.Second, func(l [][]byte) bool { return containsPrefix(l, prefix) >= 10 })
+	waitLines(sink, 20*time.Second, func(l [][]byte) bool { return containsPrefix(l, prefix) >= 10 })
 	time.Sleep(time.Second)
-	lines = sink.Lines()
+	lines := sink.Lines()
 	counts := logsink.SeqCounts(lines, prefix)
 	if len(counts) != 10 {
 		t.Fatalf("%d lines, want the last 10: %v", len(counts), counts)
@@ -246,9 +246,9 @@ func TestInactivityTimeoutReattachesWithoutLossOrDuplicate(t *testing.T) {
 	const n = 5
 	prefix := r.prefix("quiet")
 	r.start("quiet", nil, "-n", "5", "-rate", "0.6", "-prefix", prefix, "-linger", "3s")
-	lines := waitLines(sink, 30*time.Second, func(l [][]byte) bool { return containsPrefix(l, prefix) >= n })
+	waitLines(sink, 30*time.Second, func(l [][]byte) bool { return containsPrefix(l, prefix) >= n })
 	time.Sleep(2 * time.Second)
-	lines = sink.Lines()
+	lines := sink.Lines()
 	if missing, dup := logsink.Check(logsink.SeqCounts(lines, prefix), n); len(missing)+len(dup) > 0 {
 		t.Fatalf("missing %v duplicated %v", missing, dup)
 	}

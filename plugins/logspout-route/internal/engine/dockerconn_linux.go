@@ -69,7 +69,8 @@ type polledConn struct {
 	fd     int
 	closed bool
 	raddr  net.Addr
-	idle   *idleWaiter // nil: never park, poll at pollMax
+	idle   *idleWaiter  // nil: never park, poll at pollMax
+	tries  atomic.Int64 // read and write syscalls (tests count the idle ones)
 }
 
 // io runs op until it moves bytes or fails, sleeping while it would block.
@@ -83,6 +84,7 @@ func (c *polledConn) io(op func(fd int) (int, error), read bool) (int, error) {
 		}
 		n, err := op(c.fd)
 		c.mu.RUnlock()
+		c.tries.Add(1)
 		switch err {
 		case nil:
 			return n, nil

@@ -80,3 +80,65 @@ func TestPolledUnixConn(t *testing.T) {
 		t.Fatal("dial of a missing socket succeeded")
 	}
 }
+
+// Idle connections park: twenty reads of silent streams make no syscalls
+// once parked, and each wakes when its line comes.
+func TestIdleConnectionsStopPolling(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	w := newIdleWaiter()
+	const k = 20
+	var conns []*polledConn
+	var peers []net.Conn
+	got := make(chan string, k)
+	for i := 0; i < k; i++ {
+		c, err := dialDockerUnix(context.Background(), path, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns, peers = append(conns, c.(*polledConn)), append(peers, peer)
+		go func() {
+			b := make([]byte, 8)
+			n, _ := c.Read(b)
+			got <- string(b[:n])
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // past the polling phase: parked
+	before := int64(0)
+	for _, c := range conns {
+		before += c.tries.Load()
+	}
+	time.Sleep(time.Second)
+	after := int64(0)
+	for _, c := range conns {
+		after += c.tries.Load()
+	}
+	if after != before {
+		t.Fatalf("%d idle reads made %d syscalls in a second: they poll", k, after-before)
+	}
+	for _, p := range peers {
+		p.Write([]byte("line"))
+	}
+	for i := 0; i < k; i++ {
+		select {
+		case s := <-got:
+			if s != "line" {
+				t.Fatalf("read %q", s)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a parked read did not wake for its line")
+		}
+	}
+	for i := range conns {
+		conns[i].Close()
+		peers[i].Close()
+	}
+}
