@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -434,6 +435,21 @@ func (r *kubeRollout) watch(ctx context.Context, changes []containerChange, judg
 	}
 }
 
+// mustStatusJSON is the workload's status, to see whether it moved.
+func mustStatusJSON(o kobject) string {
+	var st any
+	switch w := o.(type) {
+	case *appsv1.Deployment:
+		st = w.Status
+	case *appsv1.StatefulSet:
+		st = w.Status
+	case *appsv1.DaemonSet:
+		st = w.Status
+	}
+	b, _ := json.Marshal(st)
+	return string(b)
+}
+
 func (r *kubeRollout) rewatchFailed(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -442,11 +458,15 @@ func (r *kubeRollout) rewatchFailed(ctx context.Context, err error) error {
 	return errNoWatch{}
 }
 
-// poll reads the workload every poll_interval and its pods every fifth.
+// poll reads the workload every poll_interval (one request per interval
+// while the rollout moves); once its status has not changed for three
+// reads, it also reads the pods every fifth interval, to name a pod that
+// cannot start.
 func (r *kubeRollout) poll(ctx context.Context, changes []containerChange, judge func(kobject) (bool, error)) error {
 	tick := time.NewTicker(r.j.poll)
 	defer tick.Stop()
-	for n := 0; ; n++ {
+	lastStatus, same := "", 0
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -463,7 +483,11 @@ func (r *kubeRollout) poll(ctx context.Context, changes []containerChange, judge
 		if done, err := judge(o); done || err != nil {
 			return err
 		}
-		if n%5 != 4 {
+		if st := mustStatusJSON(o); st != lastStatus {
+			lastStatus, same = st, 0
+			continue
+		}
+		if same++; same < 3 || same%5 != 3 {
 			continue
 		}
 		pods, err := r.c.listPods(ctx, r.j.namespace, podSelector(o), r.j.reqTimeout)

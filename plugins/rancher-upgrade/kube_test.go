@@ -101,7 +101,7 @@ func kubeRun(t *testing.T, env map[string]string) plugintest.Result {
 	t.Helper()
 	r := run(t, env)
 	out := r.Output()
-	for _, secret := range []string{kubeTokenCanary, kubeconfCanary, rancherSKCanary, rancherAKCanary + ":" + rancherSKCanary} {
+	for _, secret := range []string{kubeTokenCanary, kubeconfCanary, rancherAKCanary, rancherSKCanary, rancherAKCanary + ":" + rancherSKCanary} {
 		for _, form := range []string{secret, base64.StdEncoding.EncodeToString([]byte(secret))} {
 			if strings.Contains(out, form) {
 				t.Errorf("credential %q in output:\n%s", form, out)
@@ -517,5 +517,26 @@ func TestKubeDryRunSendsNothing(t *testing.T) {
 		if req.Method != "GET" {
 			t.Errorf("dry run sent %+v", req)
 		}
+	}
+}
+
+// TestKubePollNamesStuckPod: without watches a pod that cannot pull is
+// still found (the pods are read once the status stops moving).
+func TestKubePollNamesStuckPod(t *testing.T) {
+	t.Parallel()
+	f := newKubeFake(t, kube.Options{NoWatch: true})
+	f.SetImage(newImage, kube.PullBackOff)
+	r := kubeRun(t, kubeEnv(t, f, map[string]string{"PLUGIN_POLL_INTERVAL": "100ms"}))
+	if r.Code != 1 || !strings.Contains(text(r), "ImagePullBackOff") || !strings.Contains(text(r), "rolled back") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+}
+
+func TestKubeWrongTokenFailsWithoutPrintingIt(t *testing.T) {
+	t.Parallel()
+	f := newKubeFake(t, kube.Options{Token: "the-right-one"})
+	r := kubeRun(t, kubeEnv(t, f, nil))
+	if r.Code != 1 || !strings.Contains(r.Output(), "Unauthorized") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
 	}
 }
