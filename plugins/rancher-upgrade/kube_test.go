@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
+	"github.com/lightship-ci/lightship/pkg/testkit/dockertest"
 	"github.com/lightship-ci/lightship/pkg/testkit/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -538,5 +539,34 @@ func TestKubeWrongTokenFailsWithoutPrintingIt(t *testing.T) {
 	r := kubeRun(t, kubeEnv(t, f, nil))
 	if r.Code != 1 || !strings.Contains(r.Output(), "Unauthorized") {
 		t.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+}
+
+// TestKubeImageRollsOutAndRollsBack runs the FROM scratch image against the
+// fake cluster: client-go needs nothing the image lacks (no HOME, no
+// kubeconfig file, the CA from ca_cert).
+func TestKubeImageRollsOutAndRollsBack(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Client(t)
+	dockertest.RequireImage(t, cli, image)
+	f := newKubeFake(t, kube.Options{})
+	f.SetImage("harbor.company.com/registry/test:broken", kube.CrashLoop)
+	ws := t.TempDir()
+	env := kubeEnv(t, f, map[string]string{"PLUGIN_WORKLOADS": "web,daemonset/agent"})
+	delete(env, kubeWorkspaceEnv)
+	code, out := dockerRun(t, cli, ws, env)
+	if code != 0 || strings.Contains(out, kubeTokenCanary) {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if d, _ := f.Deployment("web", "web"); d.Spec.Template.Spec.Containers[0].Image != newImage {
+		t.Errorf("image %s", d.Spec.Template.Spec.Containers[0].Image)
+	}
+	env["PLUGIN_DOCKER_IMAGE"] = "harbor.company.com/registry/test:broken"
+	code, out = dockerRun(t, cli, ws, env)
+	if code != 1 || !strings.Contains(out, "CrashLoopBackOff") || strings.Contains(out, kubeTokenCanary) {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if rep := readReport(t, ws); rep.Services[0].Outcome != outcomeRolledBack || rep.Services[1].Outcome != outcomeRolledBack {
+		t.Errorf("report: %+v", rep)
 	}
 }
