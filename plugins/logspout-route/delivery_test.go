@@ -89,7 +89,7 @@ func routeBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "logspout-route")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("%v: %s", err, out)
+			binErr = fmt.Errorf("%w: %s", err, out)
 		}
 	})
 	if binErr != nil {

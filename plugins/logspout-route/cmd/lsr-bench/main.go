@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -234,7 +235,7 @@ func (b *bench) bareReader(ctx context.Context, k, per, size int) (float64, erro
 			r := bufio.NewReaderSize(rc, 64<<10)
 			for {
 				_, err := r.ReadSlice('\n')
-				if err == bufio.ErrBufferFull {
+				if errors.Is(err, bufio.ErrBufferFull) {
 					continue
 				}
 				if err != nil {

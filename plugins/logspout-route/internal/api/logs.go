@@ -57,7 +57,33 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	rt := &logs.Route{}
+	rt, code, msg := logsFilter(r)
+	if code != 0 {
+		http.Error(w, msg, code)
+		return
+	}
+	t := &liveTarget{ch: make(chan liveLine, 1024), mask: rt.SourceMask()}
+	cancel := a.Routes.Subscribe(t, rt.MatchContainer)
+	defer cancel()
+	out := newLiveWriter(w, r, rt.FilterID == "")
+	w.WriteHeader(http.StatusOK)
+	out.flush()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case l := <-t.ch:
+			if err := out.drain(l, t.ch); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// logsFilter reads the /logs path and query into a route filter; a non-zero
+// code refuses the request.
+func logsFilter(r *http.Request) (rt *logs.Route, code int, msg string) {
+	rt = &logs.Route{}
 	if pred := strings.Trim(strings.TrimPrefix(r.URL.Path, "/logs"), "/"); pred != "" {
 		k, v, _ := strings.Cut(pred, ":")
 		switch {
@@ -65,13 +91,11 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request) {
 			rt.FilterID = v
 		case k == "name" && v != "":
 			if _, err := path.Match(v, ""); err != nil {
-				http.Error(w, "Bad name pattern: "+err.Error(), http.StatusBadRequest)
-				return
+				return nil, http.StatusBadRequest, "Bad name pattern: " + err.Error()
 			}
 			rt.FilterName = v
 		default:
-			http.NotFound(w, r)
-			return
+			return nil, http.StatusNotFound, "404 page not found"
 		}
 	}
 	src := r.URL.Query().Get("sources")
@@ -81,38 +105,7 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request) {
 	if src != "" {
 		rt.FilterSources = []string{src}
 	}
-	t := &liveTarget{ch: make(chan liveLine, 1024), mask: rt.SourceMask()}
-	cancel := a.Routes.Subscribe(t, rt.MatchContainer)
-	defer cancel()
-	out := newLiveWriter(w, r, rt.FilterID == "")
-	flusher, _ := w.(http.Flusher)
-	w.WriteHeader(http.StatusOK)
-	if flusher != nil {
-		flusher.Flush()
-	}
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case l := <-t.ch:
-			if err := out.write(l); err != nil {
-				return
-			}
-			for more := true; more; {
-				select {
-				case l := <-t.ch:
-					if err := out.write(l); err != nil {
-						return
-					}
-				default:
-					more = false
-				}
-			}
-			if flusher != nil {
-				flusher.Flush()
-			}
-		}
-	}
+	return rt, 0, ""
 }
 
 // liveWriter formats lines as logspout's httpstream does.
@@ -122,6 +115,27 @@ type liveWriter struct {
 	multi  bool
 	colors map[string]int // nil: colors=off
 	width  int
+}
+
+// drain writes l and whatever else waits, then flushes once.
+func (lw *liveWriter) drain(l liveLine, more <-chan liveLine) error {
+	for {
+		if err := lw.write(l); err != nil {
+			return err
+		}
+		select {
+		case l = <-more:
+		default:
+			lw.flush()
+			return nil
+		}
+	}
+}
+
+func (lw *liveWriter) flush() {
+	if f, ok := lw.w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func newLiveWriter(w http.ResponseWriter, r *http.Request, multi bool) *liveWriter {

@@ -85,12 +85,12 @@ func (c *polledConn) io(op func(fd int) (int, error), read bool) (int, error) {
 		n, err := op(c.fd)
 		c.mu.RUnlock()
 		c.tries.Add(1)
-		switch err {
-		case nil:
+		switch {
+		case err == nil:
 			return n, nil
-		case unix.EINTR:
+		case errors.Is(err, unix.EINTR):
 			continue
-		case unix.EAGAIN:
+		case errors.Is(err, unix.EAGAIN):
 			if read && wait >= pollMax && c.idle != nil {
 				if c.idle.park(c) {
 					wait = pollMin

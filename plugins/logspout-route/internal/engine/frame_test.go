@@ -43,7 +43,7 @@ func TestFrameReader(t *testing.T) {
 			t.Fatalf("got %d %q %v", s, data, err)
 		}
 	}
-	if _, _, err := fr.Next(); err != io.EOF {
+	if _, _, err := fr.Next(); !errors.Is(err, io.EOF) {
 		t.Fatalf("end: %v, want EOF", err)
 	}
 	cut := frame(1, "2026-11-26T05:20:08.500539012Z hello\n")
