@@ -108,11 +108,13 @@ func TestSessionSettings(t *testing.T) {
 		set  func(s *SessionSettings)
 		want string
 	}{
-		"unset variable":   {func(s *SessionSettings) { _ = s.SecretsFromEnv.Set("x=NOPE") }, "PLUGIN_SECRETS_FROM_ENV"},
-		"missing file":     {func(s *SessionSettings) { _ = s.SecretsFromFile.Set("x=/nonexistent") }, "PLUGIN_SECRETS_FROM_FILE"},
-		"not id=value":     {func(s *SessionSettings) { _ = s.SecretsFromEnv.Set("TOKEN") }, "PLUGIN_SECRETS_FROM_ENV"},
-		"duplicate id":     {func(s *SessionSettings) { _ = s.Secret.Set("id=x,env=TOKEN,id=x,env=TOKEN") }, "PLUGIN_SECRET"},
-		"bad key text":     {func(s *SessionSettings) { s.SSHAgentKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n" }, "PLUGIN_SSH_AGENT_KEY"},
+		"unset variable": {func(s *SessionSettings) { _ = s.SecretsFromEnv.Set("x=NOPE") }, "PLUGIN_SECRETS_FROM_ENV"},
+		"missing file":   {func(s *SessionSettings) { _ = s.SecretsFromFile.Set("x=/nonexistent") }, "PLUGIN_SECRETS_FROM_FILE"},
+		"not id=value":   {func(s *SessionSettings) { _ = s.SecretsFromEnv.Set("TOKEN") }, "PLUGIN_SECRETS_FROM_ENV"},
+		"duplicate id":   {func(s *SessionSettings) { _ = s.Secret.Set("id=x,env=TOKEN,id=x,env=TOKEN") }, "PLUGIN_SECRET"},
+		"bad key text": {func(s *SessionSettings) {
+			s.SSHAgentKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n"
+		}, "PLUGIN_SSH_AGENT_KEY"},
 		"no such key file": {func(s *SessionSettings) { s.SSHAgentKey = "/nonexistent/id" }, "PLUGIN_SSH_AGENT_KEY"},
 		"ssh and key":      {func(s *SessionSettings) { s.SSH, s.SSHAgentKey = true, keyFile }, "PLUGIN_SSH"},
 		"no agent":         {func(s *SessionSettings) { s.SSH = true; delete(env, "SSH_AUTH_SOCK") }, "PLUGIN_SSH"},
