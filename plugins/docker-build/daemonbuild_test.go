@@ -126,7 +126,9 @@ func TestBuildKitCacheMountTargetArchAndProgress(t *testing.T) {
 	}
 }
 
-func TestPrivateFromNeedsTheStepsCredentials(t *testing.T) {
+func TestPrivateFromNeedsTheStepsCredentials(t *testing.T) { bothModes(t, testPrivateFromNeedsTheStepsCredentials) }
+
+func testPrivateFromNeedsTheStepsCredentials(t *testing.T, m buildMode) {
 	reg := startRegistry(t, map[string]string{robotUser: canary})
 	base := privateBase(t, reg, nil)
 	config := `{"auths":{"` + reg.Host + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte(robotUser+":"+canary)) + `"}}}`
@@ -140,10 +142,14 @@ func TestPrivateFromNeedsTheStepsCredentials(t *testing.T) {
 		{"classic with config", map[string]string{"PLUGIN_USERNAME": "", "PLUGIN_PASSWORD": "", "PLUGIN_CONFIG": config, "PLUGIN_BUILDKIT": "false"}, true},
 		{"neither", map[string]string{"PLUGIN_USERNAME": "", "PLUGIN_PASSWORD": "", "PLUGIN_DRY_RUN": "true"}, false},
 	} {
+		if m.remote() && tc.set["PLUGIN_BUILDKIT"] == "false" {
+			continue // the classic builder is the daemon's
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			marker := suffix()
 			dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo " + marker + " > /m\n"})
 			env := baseEnv(dir, reg, "proj/from-"+marker)
+			m.apply(env)
 			for k, v := range tc.set {
 				if v == "" {
 					delete(env, k)
@@ -165,7 +171,9 @@ func TestPrivateFromNeedsTheStepsCredentials(t *testing.T) {
 	}
 }
 
-func TestBuildSecretsReachRunAndNothingElse(t *testing.T) {
+func TestBuildSecretsReachRunAndNothingElse(t *testing.T) { bothModes(t, testBuildSecretsReachRunAndNothingElse) }
+
+func testBuildSecretsReachRunAndNothingElse(t *testing.T, m buildMode) {
 	cli := dockertest.Client(t)
 	reg := startRegistry(t, map[string]string{robotUser: canary})
 	base := privateBase(t, reg, nil)
@@ -203,6 +211,7 @@ func TestBuildSecretsReachRunAndNothingElse(t *testing.T) {
 				"RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -d' ' -f1 > /tok.sum && echo " + marker + "\n"})
 			repo := "proj/secret-" + marker
 			env := baseEnv(dir, reg, repo)
+			m.apply(env)
 			tc.set(env, dir, value)
 			removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 			res := plugintest.Run(t, newApp("test"), env)
@@ -222,7 +231,9 @@ func TestBuildSecretsReachRunAndNothingElse(t *testing.T) {
 	}
 }
 
-func TestSSHAgentKeySignsInsideRun(t *testing.T) {
+func TestSSHAgentKeySignsInsideRun(t *testing.T) { bothModes(t, testSSHAgentKeySignsInsideRun) }
+
+func testSSHAgentKeySignsInsideRun(t *testing.T, m buildMode) {
 	cli := dockertest.Client(t)
 	reg := startRegistry(t, map[string]string{robotUser: canary})
 	base := privateBase(t, reg, map[string][]byte{"/bin/sshsign": baseimage.SSHSign(t)})
@@ -241,6 +252,7 @@ func TestSSHAgentKeySignsInsideRun(t *testing.T) {
 		"RUN --mount=type=ssh sshsign " + challenge + " > /sig.txt\n"})
 	repo := "proj/ssh-" + marker
 	env := baseEnv(dir, reg, repo)
+	m.apply(env)
 	env["PLUGIN_SSH_AGENT_KEY"] = keyPEM
 	removeRefs(t, cli, reg.Host+"/"+repo+":latest")
 	res := plugintest.Run(t, newApp("test"), env)
@@ -272,12 +284,15 @@ func TestSSHAgentKeySignsInsideRun(t *testing.T) {
 	}
 }
 
-func TestUnusedFailingStageIsSkipped(t *testing.T) {
+func TestUnusedFailingStageIsSkipped(t *testing.T) { bothModes(t, testUnusedFailingStageIsSkipped) }
+
+func testUnusedFailingStageIsSkipped(t *testing.T, m buildMode) {
 	reg := startRegistry(t, map[string]string{robotUser: canary})
 	base := privateBase(t, reg, nil)
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + " AS broken\nRUN exit 7\n\n" +
 		"FROM " + base + " AS ok\nRUN echo fine > /fine\n"})
 	env := baseEnv(dir, reg, "proj/stages-"+suffix())
+	m.apply(env)
 	env["PLUGIN_DRY_RUN"] = "true"
 	res := plugintest.Run(t, newApp("test"), env)
 	if res.Code != 0 {
@@ -288,14 +303,20 @@ func TestUnusedFailingStageIsSkipped(t *testing.T) {
 	}
 }
 
-func TestFailingRunExitsOneWithCommandAndOutput(t *testing.T) {
+func TestFailingRunExitsOneWithCommandAndOutput(t *testing.T) { bothModes(t, testFailingRunExitsOneWithCommandAndOutput) }
+
+func testFailingRunExitsOneWithCommandAndOutput(t *testing.T, m buildMode) {
 	reg := startRegistry(t, map[string]string{robotUser: canary})
 	base := privateBase(t, reg, nil)
 	marker := suffix()
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\n" +
 		"RUN echo line-one-" + marker + " && echo boom-" + marker + " >&2 && exit 3\n"})
 	env := baseEnv(dir, reg, "proj/fail-"+marker)
+	m.apply(env)
 	for _, builder := range []string{"true", "false"} {
+		if m.remote() && builder == "false" {
+			continue // the classic builder is the daemon's
+		}
 		t.Run("buildkit="+builder, func(t *testing.T) {
 			env["PLUGIN_BUILDKIT"] = builder
 			res := plugintest.Run(t, newApp("test"), env)

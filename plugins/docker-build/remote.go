@@ -20,7 +20,6 @@ import (
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
 	"github.com/tonistiigi/fsutil"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -40,6 +39,11 @@ func runRemote(ctx context.Context, env *plugin.Env, p *Plan) error {
 		return err
 	}
 	defer c.Close()
+	pls := "buildkitd's own"
+	if len(p.Remote.Platforms) > 0 {
+		pls = strings.Join(p.Remote.Platforms, ", ")
+	}
+	fmt.Fprintf(reportWriter(env, "plan"), "plan: builder BuildKit on %s (buildkit_host), platforms %s; buildkitd pushes\n", p.Remote.Addr, pls)
 	r := &remoteRunner{runner: runner{plan: p, env: env}, bk: c}
 	return r.run(ctx)
 }
@@ -199,17 +203,27 @@ func (r *remoteRunner) solve(ctx context.Context) (*client.SolveResponse, error)
 	if err != nil {
 		return nil, err
 	}
+	// Solve closes ch when it returns; every status also goes to f, which
+	// explains a failed step with its command and last output lines, as on
+	// the daemon path.
 	ch := make(chan *client.SolveStatus)
-	eg, ectx := errgroup.WithContext(ctx)
-	var resp *client.SolveResponse
-	eg.Go(func() error {
-		var err error
-		resp, err = r.bk.Solve(ectx, nil, opt, ch)
-		return err
-	})
-	eg.Go(func() error { return r.printProgress(ectx, ch) })
-	if err := eg.Wait(); err != nil {
-		return nil, fmt.Errorf("build on %s: %w", r.plan.Remote.Addr, err)
+	toPrinter := make(chan *client.SolveStatus)
+	printed := make(chan error, 1)
+	var f failures
+	go func() {
+		defer close(toPrinter)
+		for st := range ch {
+			f.add(st)
+			toPrinter <- st
+		}
+	}()
+	go func() { printed <- r.printProgress(context.WithoutCancel(ctx), toPrinter) }()
+	resp, err := r.bk.Solve(ctx, nil, opt, ch)
+	if perr := <-printed; perr != nil && err == nil {
+		r.env.Log.Warnf("build progress: %v", perr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("build on %s: %w", r.plan.Remote.Addr, r.explainAuth(f.explain(err)))
 	}
 	return resp, nil
 }

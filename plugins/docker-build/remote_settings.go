@@ -75,6 +75,9 @@ func planRemote(p *Plan, s *Settings) error {
 	if bp.Platforms, err = parsePlatforms(b.Platforms.Value(), p.Build.Platform); err != nil {
 		return err
 	}
+	if !s.Session.BuildKit {
+		return plugin.Invalid("buildkit", "false cannot be used with buildkit_host: buildkitd is BuildKit")
+	}
 	if p.Build.Squash {
 		return plugin.Invalid("squash", "not available with buildkit_host (BuildKit does not squash)")
 	}

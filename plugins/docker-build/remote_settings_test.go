@@ -27,6 +27,7 @@ func TestRemoteSettingsErrorsExit2(t *testing.T) {
 		{"registry cache without ref", map[string]string{"PLUGIN_CACHE_FROM": "type=registry,mode=max"}, "PLUGIN_CACHE_FROM"},
 		{"cert without key", map[string]string{"PLUGIN_BUILDKIT_CERT": "-----BEGIN CERTIFICATE-----\n"}, "PLUGIN_BUILDKIT_KEY"},
 		{"squash", map[string]string{"PLUGIN_SQUASH": "true"}, "PLUGIN_SQUASH"},
+		{"classic builder", map[string]string{"PLUGIN_BUILDKIT": "false"}, "PLUGIN_BUILDKIT"},
 		{"zero timeout", map[string]string{"PLUGIN_BUILDKIT_TIMEOUT": "0s"}, "PLUGIN_BUILDKIT_TIMEOUT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

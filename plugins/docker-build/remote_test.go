@@ -397,3 +397,25 @@ func noViolationsButOAuthPost(t *testing.T, h *harbor.Harbor) {
 		}
 	}
 }
+
+// buildMode is one way the plugin builds: through the Docker daemon, or on
+// a remote buildkitd (buildkit_host). The session tests (private FROM,
+// secrets, ssh, failing and skipped steps) run in both.
+type buildMode struct {
+	buildkitHost string
+}
+
+func (m buildMode) remote() bool { return m.buildkitHost != "" }
+
+// apply adds the mode's settings to a plugin environment.
+func (m buildMode) apply(env map[string]string) {
+	if m.remote() {
+		env["PLUGIN_BUILDKIT_HOST"] = m.buildkitHost
+	}
+}
+
+// bothModes runs f through the daemon, then on the machine's buildkitd.
+func bothModes(t *testing.T, f func(*testing.T, buildMode)) {
+	t.Run("daemon", func(t *testing.T) { f(t, buildMode{}) })
+	t.Run("buildkitd", func(t *testing.T) { f(t, buildMode{buildkitHost: buildkitd.Shared(t)}) })
+}
