@@ -126,7 +126,9 @@ func TestBuildKitCacheMountTargetArchAndProgress(t *testing.T) {
 	}
 }
 
-func TestPrivateFromNeedsTheStepsCredentials(t *testing.T) { bothModes(t, testPrivateFromNeedsTheStepsCredentials) }
+func TestPrivateFromNeedsTheStepsCredentials(t *testing.T) {
+	bothModes(t, testPrivateFromNeedsTheStepsCredentials)
+}
 
 func testPrivateFromNeedsTheStepsCredentials(t *testing.T, m buildMode) {
 	reg := startRegistry(t, map[string]string{robotUser: canary})
@@ -171,7 +173,9 @@ func testPrivateFromNeedsTheStepsCredentials(t *testing.T, m buildMode) {
 	}
 }
 
-func TestBuildSecretsReachRunAndNothingElse(t *testing.T) { bothModes(t, testBuildSecretsReachRunAndNothingElse) }
+func TestBuildSecretsReachRunAndNothingElse(t *testing.T) {
+	bothModes(t, testBuildSecretsReachRunAndNothingElse)
+}
 
 func testBuildSecretsReachRunAndNothingElse(t *testing.T, m buildMode) {
 	cli := dockertest.Client(t)
@@ -303,7 +307,9 @@ func testUnusedFailingStageIsSkipped(t *testing.T, m buildMode) {
 	}
 }
 
-func TestFailingRunExitsOneWithCommandAndOutput(t *testing.T) { bothModes(t, testFailingRunExitsOneWithCommandAndOutput) }
+func TestFailingRunExitsOneWithCommandAndOutput(t *testing.T) {
+	bothModes(t, testFailingRunExitsOneWithCommandAndOutput)
+}
 
 func testFailingRunExitsOneWithCommandAndOutput(t *testing.T, m buildMode) {
 	reg := startRegistry(t, map[string]string{robotUser: canary})
