@@ -126,7 +126,7 @@ func (r *run) startLogspout(ctx context.Context) error {
 // What logspout-route is asked to do (each waits for its feature on main).
 const (
 	// multilineRoutes: both routes are multiline+ (logspout's MULTILINE_* defaults).
-	multilineRoutes = false
+	multilineRoutes = true
 	// fileSource: the daemon's containers directory is mounted read-only and
 	// logspout-route reads json-file logs from disk (CONTAINERS_DIR).
 	fileSource = false
