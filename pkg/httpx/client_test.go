@@ -254,14 +254,12 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.header, got, ok, tt.want, tt.ok)
 		}
 	}
-	c := mustNew(t, Options{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Second})
 	resp := &http.Response{Header: http.Header{"Retry-After": {"4"}}}
-	if d := c.backoff(0, resp); d != 4*time.Second {
-		t.Errorf("backoff with Retry-After 4 = %v", d)
+	if d, ok := retryAfterOf(&retryStatus{resp: resp}); d != 4*time.Second || !ok {
+		t.Errorf("wait with Retry-After 4 = %v", d)
 	}
-	capped := mustNew(t, Options{MaxBackoff: 2 * time.Second})
-	if d := capped.backoff(0, &http.Response{Header: http.Header{"Retry-After": {"3600"}}}); d != 2*time.Second {
-		t.Errorf("Retry-After not capped by MaxBackoff: %v", d)
+	if _, ok := retryAfterOf(errors.New("x")); ok {
+		t.Error("a wait from an error without an answer")
 	}
 }
 
@@ -280,27 +278,6 @@ func Test429WithRetryAfterThenSuccess(t *testing.T) {
 	}
 	if n := len(rec.got()); n != 2 {
 		t.Fatalf("%d requests, want 2", n)
-	}
-}
-
-func TestBackoffIsExponentialWithJitterAndCapped(t *testing.T) {
-	c := mustNew(t, Options{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second})
-	for attempt, base := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
-		base *= time.Millisecond
-		seen := map[time.Duration]bool{}
-		for range 50 {
-			d := c.backoff(attempt, nil)
-			if d < base/2 || d > base {
-				t.Fatalf("attempt %d: backoff %v outside [%v, %v]", attempt, d, base/2, base)
-			}
-			seen[d] = true
-		}
-		if len(seen) < 2 {
-			t.Fatalf("attempt %d: no jitter in 50 draws", attempt)
-		}
-	}
-	if d := c.backoff(200, nil); d > time.Second || d < 500*time.Millisecond {
-		t.Fatalf("huge attempt overflowed: %v", d)
 	}
 }
 

@@ -19,6 +19,9 @@ type StatusError struct {
 	Body []byte
 }
 
+// HTTPStatus is the answer's status (pkg/retry's rule reads it).
+func (e *StatusError) HTTPStatus() int { return e.StatusCode }
+
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s %s: %s: %s", e.Method, e.URL, http.StatusText(e.StatusCode), bytes.TrimSpace(e.Body))
 }

@@ -2,17 +2,14 @@ package httpx
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/lightship-ci/lightship/pkg/backoff"
+	"github.com/lightship-ci/lightship/pkg/retry"
 )
 
 type retryKey struct{}
@@ -32,33 +29,63 @@ func mayRetry(req *http.Request) bool {
 	return v
 }
 
-// Do sends req, repeating it on network errors, 429 and 5xx while the request
-// may be retried (idempotent method or Retryable) and attempts remain. The
-// last response (any status) or error is returned; the caller closes the body.
+// Do sends req, repeating it on network errors, 429 and 5xx (the kit's
+// rule, retry.Transient) while the request may be retried (idempotent
+// method or Retryable) and attempts remain. The last response (any status)
+// or error is returned; the caller closes the body.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", c.opts.UserAgent)
 	}
 	// A body that cannot be produced again makes the request unrepeatable.
-	retry := mayRetry(req) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
-	for attempt := 0; ; attempt++ {
+	p := retry.Policy{Base: c.opts.MinBackoff, Max: c.opts.MaxBackoff, Wait: retryAfterOf}
+	if mayRetry(req) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil) {
+		p.Retries = c.opts.Retries
+	}
+	p.OnRetry = func(err error, _ int, _ time.Duration) {
+		var re *retryStatus
+		if errors.As(err, &re) {
+			_, _ = io.Copy(io.Discard, io.LimitReader(re.resp.Body, 64<<10))
+			re.resp.Body.Close()
+		}
+	}
+	attempt := 0
+	resp, err := retry.Do(req.Context(), p, func(context.Context) (*http.Response, error) {
 		r, err := rewind(req, attempt)
+		attempt++
 		if err != nil {
 			return nil, err
 		}
 		resp, err := c.http.Do(r)
-		if !retry || attempt >= c.opts.Retries || !transient(resp, err) || req.Context().Err() != nil {
-			return resp, err
+		if err == nil && retry.TransientStatus(resp.StatusCode) {
+			return resp, &retryStatus{resp: resp}
 		}
-		wait := c.backoff(attempt, resp)
-		if resp != nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-		}
-		if err := backoff.Sleep(req.Context(), wait); err != nil {
-			return nil, err
-		}
+		return resp, err
+	})
+	var re *retryStatus
+	if errors.As(err, &re) {
+		return re.resp, nil
 	}
+	if err != nil && resp != nil {
+		resp.Body.Close()
+	}
+	return resp, err
+}
+
+// retryStatus is an answer worth repeating (429, 5xx); when the attempts
+// run out its response is returned as it is.
+type retryStatus struct{ resp *http.Response }
+
+func (e *retryStatus) Error() string   { return e.resp.Status }
+func (e *retryStatus) HTTPStatus() int { return e.resp.StatusCode }
+
+// retryAfterOf honours a Retry-After header on a repeated answer.
+func retryAfterOf(err error) (time.Duration, bool) {
+	var re *retryStatus
+	if !errors.As(err, &re) {
+		return 0, false
+	}
+	return retryAfter(re.resp.Header.Get("Retry-After"), time.Now())
 }
 
 func rewind(req *http.Request, attempt int) (*http.Request, error) {
@@ -75,41 +102,6 @@ func rewind(req *http.Request, attempt int) (*http.Request, error) {
 	r := req.Clone(req.Context())
 	r.Body = body
 	return r, nil
-}
-
-func transient(resp *http.Response, err error) bool {
-	if err != nil {
-		return !errors.Is(err, context.Canceled) && !permanent(err)
-	}
-	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-}
-
-// permanent reports errors a repeat cannot fix: a certificate that does not
-// verify, a server that does not speak TLS, an unusable URL.
-func permanent(err error) bool {
-	var (
-		verify   *tls.CertificateVerificationError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-		header   tls.RecordHeaderError
-	)
-	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) ||
-		errors.As(err, &invalid) || errors.As(err, &header) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "unsupported protocol scheme") || strings.Contains(msg, "no Host in request URL")
-}
-
-// backoff is exponential with full jitter, capped, and honours Retry-After.
-func (c *Client) backoff(attempt int, resp *http.Response) time.Duration {
-	if resp != nil {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return min(d, c.opts.MaxBackoff)
-		}
-	}
-	return backoff.Exponential(c.opts.MinBackoff, c.opts.MaxBackoff, attempt)
 }
 
 // retryAfter reads a Retry-After header: delay seconds or an HTTP date.

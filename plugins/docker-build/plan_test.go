@@ -17,6 +17,7 @@ import (
 	"github.com/lightship-ci/lightship/pkg/drone"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
+	"github.com/lightship-ci/lightship/pkg/retry"
 )
 
 func TestAutoTags(t *testing.T) {
@@ -235,7 +236,7 @@ func TestReadStream(t *testing.T) {
 	}
 }
 
-func TestIsTransient(t *testing.T) {
+func TestPushFailuresTransient(t *testing.T) {
 	t.Parallel()
 	for msg, want := range map[string]bool{
 		"received unexpected HTTP status: 503 Service Unavailable":          true,
@@ -243,8 +244,8 @@ func TestIsTransient(t *testing.T) {
 		"unauthorized: authentication required":                             false,
 		"denied: requested access to the resource is denied":                false,
 	} {
-		if got := isTransient(errors.New(msg)); got != want {
-			t.Errorf("isTransient(%q) = %t", msg, got)
+		if got := retry.Transient(errors.New(msg)); got != want {
+			t.Errorf("retry.Transient(%q) = %t", msg, got)
 		}
 	}
 }

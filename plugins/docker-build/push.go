@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -11,7 +10,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
-	"github.com/lightship-ci/lightship/pkg/backoff"
+	"github.com/lightship-ci/lightship/pkg/retry"
 )
 
 // pushAll pushes every tag, repeating a push that failed transiently.
@@ -137,20 +136,15 @@ func serverAddress(host string) string {
 	return host
 }
 
-// pushWithRetry repeats a push that failed transiently, with doubling
-// jittered waits; blobs already uploaded make repeats cheap.
+// pushWithRetry repeats a push that failed transiently (pkg/retry's
+// rule), with doubling jittered waits; blobs already uploaded make repeats
+// cheap.
 func (r *runner) pushWithRetry(ctx context.Context, ref, auth string) (streamResult, error) {
-	for attempt := 0; ; attempt++ {
-		res, err := r.push(ctx, ref, auth)
-		if err == nil || attempt >= r.plan.PushRetries || !isTransient(err) || ctx.Err() != nil {
-			return res, err
-		}
-		d := backoff.Exponential(r.plan.PushBackoff, 30*time.Second, attempt)
-		r.env.Log.Warnf("push %s failed (%v): attempt %d of %d in %s", ref, err, attempt+2, r.plan.PushRetries+1, d.Round(time.Millisecond))
-		if err := backoff.Sleep(ctx, d); err != nil {
-			return res, err
-		}
-	}
+	p := retry.Policy{Retries: r.plan.PushRetries, Base: r.plan.PushBackoff, Max: 30 * time.Second,
+		OnRetry: func(err error, n int, wait time.Duration) {
+			r.env.Log.Warnf("push %s failed (%v): attempt %d of %d in %s", ref, err, n+1, r.plan.PushRetries+1, wait.Round(time.Millisecond))
+		}}
+	return retry.Do(ctx, p, func(ctx context.Context) (streamResult, error) { return r.push(ctx, ref, auth) })
 }
 
 // push pushes one tag and reads the daemon's stream to its end.
@@ -161,25 +155,6 @@ func (r *runner) push(ctx context.Context, ref, auth string) (streamResult, erro
 	}
 	defer rc.Close()
 	return readStream(rc, r.daemonOutput())
-}
-
-// isTransient reports a push failure worth repeating: a 5xx from the
-// registry, a dropped or refused connection, a timeout.
-func isTransient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	s := strings.ToLower(err.Error())
-	for _, m := range []string{
-		"500 internal server error", "502 bad gateway", "503 service unavailable", "504 gateway timeout",
-		"status: 50", "status 50", "connection reset", "broken pipe", "unexpected eof", "i/o timeout",
-		"tls handshake timeout", "connection refused", "server misbehaving", "toomanyrequests", "429 too many requests",
-	} {
-		if strings.Contains(s, m) {
-			return true
-		}
-	}
-	return false
 }
 
 // isAuthError reports a push the registry refused for credentials or

@@ -31,6 +31,9 @@ type apiError struct {
 	FieldName string `json:"fieldName"`
 }
 
+// HTTPStatus is the answer's status (pkg/retry's rule reads it).
+func (e *apiError) HTTPStatus() int { return e.Status }
+
 func (e *apiError) Error() string {
 	msg := fmt.Sprintf("%d %s", e.Status, e.Code)
 	for _, s := range []string{e.FieldName, e.Message, e.Detail} {
@@ -84,20 +87,6 @@ func (c *apiClient) call(ctx context.Context, method, url string, in, out any) e
 func isStatus(err error, status int) bool {
 	var ae *apiError
 	return errors.As(err, &ae) && ae.Status == status
-}
-
-// transientPoll says whether a failed poll (already retried by httpx) may
-// be tried again at the next poll: network errors and 5xx/429 may pass, a
-// refusal (401, 403, 404, ...) or the end of ctx will not.
-func transientPoll(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
-	}
-	return true
 }
 
 // errTimeout is a wait that ran out of time.

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 )
@@ -455,36 +454,12 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// wait polls the service, one GET per poll interval, printing a line per
-// change, until cond says done or fails, or the deadline passes.
+// wait polls the service until cond says done or fails, or the deadline
+// passes (waitFor).
 func (u *v2) wait(ctx context.Context, ref string, sv *v2Service, what string, deadline time.Time, cond waitCond) (*v2Service, error) {
-	start := time.Now()
-	last := sv.status()
-	for {
-		if done, err := cond(sv); done || err != nil {
-			return sv, err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return sv, &errTimeout{what: what, after: u.s.rolloutTimeout, last: sv.status()}
-		}
-		if err := backoff.Sleep(ctx, min(u.s.poll, left)); err != nil {
-			return sv, err
-		}
-		next, err := u.get(ctx, sv)
-		if err != nil {
-			if !transientPoll(ctx, err) {
-				return sv, err
-			}
-			u.env.Log.Warnf("%s: poll failed, trying again: %v", ref, err)
-			continue
-		}
-		sv = next
-		if st := sv.status(); st != last {
-			fmt.Fprintf(u.env.Stdout, "  %s: %s [%.1fs]\n", ref, st, time.Since(start).Seconds())
-			last = st
-		}
-	}
+	return waitFor(ctx, u.s, u.env, ref, what, deadline, sv, poller[*v2Service]{
+		get: u.get, status: (*v2Service).status, done: cond,
+	})
 }
 
 // stable states need no waiting before an upgrade decision.

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 )
@@ -203,34 +202,16 @@ func rolledOut(before int64) func(w *v3Workload) (bool, error) {
 }
 
 func (u *v3) wait(ctx context.Context, ref, link string, w *v3Workload, what string, cond func(*v3Workload) (bool, error)) (*v3Workload, error) {
-	start := time.Now()
-	deadline := start.Add(u.s.rolloutTimeout)
-	last := w.status()
-	for {
-		if done, err := cond(w); done || err != nil {
-			return w, err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return w, &errTimeout{what: what, after: u.s.rolloutTimeout, last: w.status()}
-		}
-		if err := backoff.Sleep(ctx, min(u.s.poll, left)); err != nil {
-			return w, err
-		}
+	get := func(ctx context.Context, _ *v3Workload) (*v3Workload, error) {
 		next, _, err := u.get(ctx, link)
 		if err != nil {
-			if !transientPoll(ctx, err) {
-				return w, fmt.Errorf("GET workload: %w", err)
-			}
-			u.env.Log.Warnf("%s: poll failed, trying again: %v", ref, err)
-			continue
+			return nil, fmt.Errorf("GET workload: %w", err)
 		}
-		w = next
-		if st := w.status(); st != last {
-			fmt.Fprintf(u.env.Stdout, "  %s: %s [%.1fs]\n", ref, st, time.Since(start).Seconds())
-			last = st
-		}
+		return next, nil
 	}
+	return waitFor(ctx, u.s, u.env, ref, what, time.Now().Add(u.s.rolloutTimeout), w, poller[*v3Workload]{
+		get: get, status: (*v3Workload).status, done: cond,
+	})
 }
 
 // setImage PUTs the workload back with container i's image (and pull

@@ -46,6 +46,7 @@ type Settings struct {
 	Status                 string
 	OnlyOn                 cli.StringSlice
 	Retries                int
+	RetryBackoff           time.Duration
 	Timeout                time.Duration
 	FailOnError            bool
 	DryRun                 bool
@@ -90,6 +91,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "status", Usage: "build status to report (success, failure); default from DRONE_BUILD_STATUS / CI_PIPELINE_STATUS and DRONE_FAILED_STEPS", EnvVars: ev("status"), Destination: &s.Status},
 		&cli.StringSliceFlag{Name: "only_on", Usage: "send only for these: success, failure, changed (status differs from the previous build)", EnvVars: ev("only_on"), Destination: &s.OnlyOn},
 		&cli.IntFlag{Name: "retries", Usage: "repeats after WeCom -1/45033, HTTP 5xx or network errors", Value: 3, EnvVars: ev("retries"), Destination: &s.Retries},
+		&cli.DurationFlag{Name: "retry_backoff", Usage: "first wait before a failed request is repeated; it doubles, with jitter", Value: 500 * time.Millisecond, EnvVars: ev("retry_backoff"), Destination: &s.RetryBackoff},
 		&cli.DurationFlag{Name: "timeout", Usage: "time limit of one HTTP attempt", Value: 15 * time.Second, EnvVars: ev("timeout"), Destination: &s.Timeout},
 		&cli.BoolFlag{Name: "fail_on_error", Usage: "exit 1 when WeCom refuses a message; false: warn and exit 0", Value: true, EnvVars: ev("fail_on_error"), Destination: &s.FailOnError},
 		&cli.BoolFlag{Name: "dry_run", Usage: "print the rendered messages and requests, secrets masked; send nothing", EnvVars: ev("dry_run"), Destination: &s.DryRun},

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
 	"github.com/lightship-ci/lightship/pkg/testkit/droneyaml"
@@ -32,8 +31,6 @@ const (
 	agentID     = 1000002
 	agentIDText = "1000002"
 )
-
-func init() { backoffBase = 5 * time.Millisecond }
 
 func startFake(t *testing.T, o wecom.Options) *wecom.Server {
 	t.Helper()
@@ -70,6 +67,9 @@ func run(t *testing.T, env map[string]string) plugintest.Result {
 	t.Helper()
 	if _, ok := env["DRONE_WORKSPACE"]; !ok {
 		env["DRONE_WORKSPACE"] = t.TempDir()
+	}
+	if _, ok := env["PLUGIN_RETRY_BACKOFF"]; !ok {
+		env["PLUGIN_RETRY_BACKOFF"] = "5ms"
 	}
 	r := plugintest.Run(t, newApp("test"), env)
 	assertNoSecrets(t, r.Output(), env)

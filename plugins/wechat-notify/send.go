@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,15 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	"github.com/lightship-ci/lightship/pkg/result"
+	"github.com/lightship-ci/lightship/pkg/retry"
 	"github.com/sirupsen/logrus"
 )
-
-// backoffBase is the first wait between attempts; it doubles, with jitter.
-var backoffBase = 500 * time.Millisecond
 
 // reply is every WeCom answer's shape (unused fields stay empty).
 type reply struct {
@@ -42,6 +36,10 @@ type APIError struct {
 	Errmsg  string
 }
 
+// Transient is true for -1 (system busy) and 45033 (too many concurrent
+// calls): another attempt may pass (pkg/retry's rule asks).
+func (e *APIError) Transient() bool { return e.Errcode == -1 || e.Errcode == 45033 }
+
 func (e *APIError) Error() string {
 	msg := fmt.Sprintf("%s: WeCom errcode %d", e.API, e.Errcode)
 	if m := meaning(e.Errcode); m != "" {
@@ -58,6 +56,7 @@ type wecomClient struct {
 	http      *httpx.Client
 	base      *url.URL
 	retries   int
+	backoff   time.Duration
 	log       *logrus.Logger
 	addSecret func(...string)
 	token     string
@@ -71,7 +70,7 @@ func (s *job) newClient(env *plugin.Env) (*wecomClient, error) {
 	// A 307 would resend the body wherever it points: requests go to
 	// api_base and nowhere else.
 	h.HTTP().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &wecomClient{http: h, base: s.cfg.base, retries: s.Retries, log: env.Log, addSecret: env.Redactor.Add}, nil
+	return &wecomClient{http: h, base: s.cfg.base, retries: s.Retries, backoff: s.RetryBackoff, log: env.Log, addSecret: env.Redactor.Add}, nil
 }
 
 func (c *wecomClient) endpoint(path string, q url.Values) string {
@@ -82,31 +81,31 @@ func (c *wecomClient) endpoint(path string, q url.Values) string {
 }
 
 // call sends one request, retrying -1, 45033, 5xx, 429 and network errors
-// with backoff. A non-zero errcode comes back as *APIError.
+// with backoff (pkg/retry). A non-zero errcode comes back as *APIError.
 func (c *wecomClient) call(ctx context.Context, api, method, path string, q url.Values, in any) (reply, error) {
-	var last error
-	for attempt := 0; ; attempt++ {
+	attempt := 0
+	p := retry.Policy{Retries: c.retries, Base: c.backoff, Max: 30 * time.Second,
+		OnRetry: func(err error, n int, wait time.Duration) {
+			c.log.Warnf("%v; attempt %d of %d, again in %s", err, n, c.retries+1, wait.Round(time.Millisecond))
+		}}
+	r, err := retry.Do(ctx, p, func(ctx context.Context) (reply, error) {
+		attempt++
 		var r reply
-		c.log.Debugf("%s %s (attempt %d)", method, path, attempt+1)
+		c.log.Debugf("%s %s (attempt %d)", method, path, attempt)
 		err := c.http.DoJSON(ctx, httpx.Request{Method: method, URL: c.endpoint(path, q), In: in, Out: &r})
 		err = stripURL(api, err)
 		if err == nil && r.Errcode != 0 {
 			err = &APIError{API: api, Errcode: r.Errcode, Errmsg: r.Errmsg}
 		}
-		if err == nil {
-			c.log.Debugf("%s: errcode 0", api)
-			return r, nil
-		}
-		last = err
-		if !transient(err) || attempt >= c.retries || ctx.Err() != nil {
-			return r, last
-		}
-		wait := backoff.Exponential(backoffBase, 30*time.Second, attempt)
-		c.log.Warnf("%v; attempt %d of %d, again in %s", err, attempt+1, c.retries+1, wait.Round(time.Millisecond))
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return r, fmt.Errorf("%s: %w", api, err)
-		}
+		return r, err
+	})
+	switch {
+	case err == nil:
+		c.log.Debugf("%s: errcode 0", api)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()) && !strings.HasPrefix(err.Error(), api+": "):
+		err = fmt.Errorf("%s: %w", api, err) // ended during a wait
 	}
+	return r, err
 }
 
 // stripURL removes the request URL (which holds the token or key) from
@@ -118,7 +117,7 @@ func stripURL(api string, err error) error {
 	}
 	var se *httpx.StatusError
 	if errors.As(err, &se) {
-		return fmt.Errorf("%s: HTTP %d", api, se.StatusCode)
+		return &statusError{api: api, code: se.StatusCode}
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", api, err)
@@ -126,32 +125,15 @@ func stripURL(api string, err error) error {
 	return nil
 }
 
-// transient says whether another attempt may succeed: WeCom busy, server
-// errors, and network failures, but not a certificate WeCom's host cannot
-// present, nor an answer that is not WeCom's JSON (a proxy's login page).
-func transient(err error) bool {
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Errcode == -1 || ae.Errcode == 45033
-	}
-	var se *httpx.StatusError
-	if errors.As(err, &se) {
-		return se.StatusCode == http.StatusTooManyRequests || se.StatusCode >= 500
-	}
-	var (
-		certErr *tls.CertificateVerificationError
-		unknown x509.UnknownAuthorityError
-		hostErr x509.HostnameError
-		syntax  *json.SyntaxError
-		typeErr *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &hostErr),
-		errors.As(err, &syntax), errors.As(err, &typeErr), errors.Is(err, context.Canceled):
-		return false
-	}
-	return true
+// statusError is an HTTP answer outside 2xx, without its URL (it holds
+// the token or key).
+type statusError struct {
+	api  string
+	code int
 }
+
+func (e *statusError) Error() string   { return fmt.Sprintf("%s: HTTP %d", e.api, e.code) }
+func (e *statusError) HTTPStatus() int { return e.code }
 
 // getToken fetches the app's access token; the token is registered as a
 // secret before it can appear anywhere.

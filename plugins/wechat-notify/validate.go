@@ -120,6 +120,9 @@ func (s *Settings) check(env *plugin.Env) (config, error) {
 	if s.Retries < 0 || s.Retries > 10 {
 		return c, errorf("retries", "%d must be 0 to 10", s.Retries)
 	}
+	if s.RetryBackoff <= 0 {
+		return c, errorf("retry_backoff", "%s must be positive", s.RetryBackoff)
+	}
 	if s.Timeout <= 0 {
 		return c, errorf("timeout", "%s must be positive", s.Timeout)
 	}
