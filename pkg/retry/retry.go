@@ -73,8 +73,9 @@ func Do[T any](ctx context.Context, p Policy, op func(context.Context) (T, error
 //     the JSON expected (a proxy's login page) are not.
 //   - Timeouts (of one attempt: Do stops anyway when its own context ends)
 //     and other network and transport errors (refused, reset, EOF) are.
-//   - An error known only by its text (a Docker daemon's push error) is
-//     transient when it names a 5xx or 429 status, a reset, refused or
+//   - An error known only by its text (a Docker daemon's or buildkitd's
+//     push error) is transient when it names a 5xx or 429 status (or the
+//     OCI codes unavailable, toomanyrequests), a reset, refused or
 //     timed-out connection, or an unexpected EOF.
 func Transient(err error) bool {
 	if err == nil {
@@ -130,6 +131,7 @@ func transientText(msg string) bool {
 		"500 internal server error", "502 bad gateway", "503 service unavailable", "504 gateway timeout",
 		"status: 50", "status 50", "connection reset", "broken pipe", "unexpected eof", "i/o timeout",
 		"tls handshake timeout", "connection refused", "server misbehaving", "toomanyrequests", "429 too many requests",
+		"unavailable: ", // a registry's 503 as buildkitd words it (the OCI error code)
 	} {
 		if strings.Contains(s, m) {
 			return true

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/containerd/platforms"
-	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/retry"
 	"github.com/lightship-ci/lightship/plugins/docker-build/buildsession"
 	"github.com/lightship-ci/lightship/plugins/docker-build/progress"
 	"github.com/moby/buildkit/client"
@@ -174,27 +174,19 @@ func (r *remoteRunner) afterPush(ctx context.Context) error {
 	return nil
 }
 
-// solveWithRetry runs the solve, again when pushing failed transiently:
-// buildkitd keeps the built layers, so a repeat only pushes.
+// solveWithRetry runs the solve, again when pushing failed transiently
+// (pkg/retry's rule, which knows buildkitd's "unavailable: " and
+// "toomanyrequests: " codes): buildkitd keeps the built layers, so a repeat
+// only pushes.
 func (r *remoteRunner) solveWithRetry(ctx context.Context) (*client.SolveResponse, error) {
-	for attempt := 0; ; attempt++ {
-		resp, err := r.solve(ctx)
-		if err == nil || !r.plan.Push || attempt >= r.plan.PushRetries || !isTransientRemote(err) || ctx.Err() != nil {
-			return resp, err
-		}
-		d := backoff.Exponential(r.plan.PushBackoff, 30*time.Second, attempt)
-		r.env.Log.Warnf("build and push failed (%v): attempt %d of %d in %s", err, attempt+2, r.plan.PushRetries+1, d.Round(time.Millisecond))
-		if err := backoff.Sleep(ctx, d); err != nil {
-			return nil, err
-		}
+	p := retry.Policy{Base: r.plan.PushBackoff, Max: 30 * time.Second,
+		OnRetry: func(err error, n int, wait time.Duration) {
+			r.env.Log.Warnf("build and push failed (%v): attempt %d of %d in %s", err, n+1, r.plan.PushRetries+1, wait.Round(time.Millisecond))
+		}}
+	if r.plan.Push {
+		p.Retries = r.plan.PushRetries
 	}
-}
-
-// isTransientRemote is isTransient plus the way buildkitd words a registry's
-// 503 or 429 ("failed to push ...: unavailable: ...", the OCI error code).
-func isTransientRemote(err error) bool {
-	s := strings.ToLower(err.Error())
-	return isTransient(err) || strings.Contains(s, "unavailable: ") || strings.Contains(s, "toomanyrequests: ")
+	return retry.Do(ctx, p, r.solve)
 }
 
 // solve runs one build on buildkitd and prints its progress.
