@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -39,7 +40,7 @@ func Run(ctx context.Context, o Options) error {
 	if _, err := cli.Ping(ctx); err != nil {
 		return fmt.Errorf("no Docker daemon answers (run scripts/ensure-docker): %w", err)
 	}
-	r := &run{opts: o, out: o.Out, docker: &docker{cli: cli, runID: randomHex(4)}, creds: newCredentials(), stepOut: map[string]*strings.Builder{}}
+	r := &run{opts: o, out: o.Out, docker: &docker{cli: cli, runID: randomHex(4)}, creds: newCredentials(), stepOut: map[string]*strings.Builder{}, began: time.Now()}
 	defer r.docker.cleanup(context.WithoutCancel(ctx))
 	return r.all(ctx)
 }
@@ -53,6 +54,8 @@ type run struct {
 	sandbox   *sandbox
 	workspace string
 	app       *deployment
+	// began is when the run started.
+	began time.Time
 	// log collects every step's output, to check that no secret leaked.
 	log strings.Builder
 	// logspoutID is logspout-route's container; logRoutes how it runs.
@@ -83,12 +86,6 @@ func (r *run) all(ctx context.Context) error {
 		sb.harbor.URL, sb.rancher.URL(), sb.kube.URL(), sb.wecom.URL, sb.json.Addr(), sb.beats.Addr())
 	r.say("kubernetes: deployment %s/%s (%d replicas) runs %s",
 		kubeNamespace, kubeDeployment, kubeReplicas, sb.harbor.Host+"/demo/web:8c1d0e2a")
-	base, err := r.pushBase(ctx)
-	if err != nil {
-		return err
-	}
-	r.say("base image: %s pushed as %s (private: pulling it takes credentials)", base, r.creds.AdminUser)
-
 	ws, err := r.prepareWorkspace()
 	if err != nil {
 		return err
@@ -96,17 +93,39 @@ func (r *run) all(ctx context.Context) error {
 	r.workspace = ws
 	defer os.RemoveAll(ws)
 
-	if err := r.startLogspout(ctx); err != nil {
-		return err
+	// The base image, logspout-route and the build-cache probe get ready
+	// while the host compiles the app (the pipeline's first step).
+	ready := r.background(ctx)
+	stepErr := r.pipeline(ctx, ready)
+	if err := ready(); err != nil {
+		return errors.Join(stepErr, err)
 	}
-	rec, err := r.cacheMountRecord(ctx)
-	if err != nil {
-		return err
-	}
-	r.warmCache = rec != nil
-	stepErr := r.pipeline(ctx)
 	reportErr := r.report(ctx)
 	return errors.Join(stepErr, reportErr, r.checkNoSecrets())
+}
+
+// background starts what the plugin steps need and returns the wait for it.
+func (r *run) background(ctx context.Context) func() error {
+	errs := make(chan error, 3)
+	go func() {
+		base, err := r.pushBase(ctx)
+		if err == nil {
+			r.say("base image: %s pushed as %s (private: pulling it takes credentials)", base, r.creds.AdminUser)
+		}
+		errs <- err
+	}()
+	go func() { errs <- r.startLogspout(ctx) }()
+	go func() {
+		rec, err := r.cacheMountRecord(ctx)
+		r.warmCache = rec != nil
+		errs <- err
+	}()
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { err = errors.Join(<-errs, <-errs, <-errs) })
+		return err
+	}
 }
 
 func (r *run) checkImages(ctx context.Context) error {
@@ -133,8 +152,9 @@ func (r *run) prepareWorkspace() (string, error) {
 	return ws, nil
 }
 
+// say prints one line of the story with the time since the run started.
 func (r *run) say(format string, args ...any) {
-	fmt.Fprintf(r.out, "==> "+format+"\n", args...)
+	fmt.Fprintf(r.out, "==> [%4.1fs] "+format+"\n", append([]any{time.Since(r.began).Seconds()}, args...)...)
 }
 
 func newCredentials() credentials {

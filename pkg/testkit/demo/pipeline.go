@@ -16,7 +16,7 @@ import (
 // pipeline runs every step of scripts/demo/.drone.yml in order, as Drone
 // would: a failed step turns the build status to failure, and later steps
 // run only when their `when:` allows it.
-func (r *run) pipeline(ctx context.Context) error {
+func (r *run) pipeline(ctx context.Context, ready func() error) error {
 	text, err := os.ReadFile(filepath.Join(r.opts.Root, "scripts", "demo", ".drone.yml"))
 	if err != nil {
 		return err
@@ -41,6 +41,11 @@ func (r *run) pipeline(ctx context.Context) error {
 			if !s.Runs(droneyaml.Build{Branch: "develop", Event: "push", Status: status}) {
 				r.say("step %s: skipped by its when: conditions", s.Name)
 				continue
+			}
+			if len(s.Commands) == 0 {
+				if err := ready(); err != nil {
+					return err
+				}
 			}
 			env, err := stepEnv(s, i+1, buildEnv(started, status, failed), r.sandbox.secrets())
 			if err != nil {

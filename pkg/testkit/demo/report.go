@@ -15,6 +15,7 @@ import (
 
 // report prints what each simulator saw, and fails when one saw nothing.
 func (r *run) report(ctx context.Context) error {
+	r.say("pipeline done")
 	fmt.Fprintln(r.out, "\n======== what the simulators saw ========")
 	var built result.Build
 	if err := result.Read(r.workspace, "docker-build", &built); err != nil {
@@ -104,6 +105,7 @@ func (r *run) reportLogs(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(r.out, "\n[Docker] running %s as container %.12s\n", ref, id)
+	defer r.say("log events checked")
 	arrived := waitFor(ctx, 30*time.Second, func() bool {
 		return r.sandbox.json.Count() >= 3 && r.sandbox.beats.Count() >= 3 && r.traceArrived()
 	})
