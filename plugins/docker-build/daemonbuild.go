@@ -137,12 +137,8 @@ func readBuildKitStream(r io.Reader, ch chan<- *client.SolveStatus, out io.Write
 			}
 			return imageID, fmt.Errorf("read daemon stream: %w", err)
 		}
-		if m.ErrorDetail != nil || m.Error != "" {
-			msg := m.Error
-			if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-				msg = m.ErrorDetail.Message
-			}
-			return imageID, &streamError{msg: strings.TrimSpace(msg)}
+		if err := m.err(); err != nil {
+			return imageID, err
 		}
 		switch m.ID {
 		case progress.TraceID:

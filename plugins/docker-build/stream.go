@@ -24,6 +24,18 @@ type message struct {
 	Aux json.RawMessage `json:"aux"`
 }
 
+// err is the in-band error m carries, or nil.
+func (m message) err() error {
+	if m.ErrorDetail == nil && m.Error == "" {
+		return nil
+	}
+	msg := m.Error
+	if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+		msg = m.ErrorDetail.Message
+	}
+	return &streamError{msg: strings.TrimSpace(msg)}
+}
+
 // streamError is an error the daemon reported inside a 200 stream.
 type streamError struct{ msg string }
 
@@ -69,13 +81,9 @@ func readStream(r io.Reader, out io.Writer) (streamResult, error) {
 			}
 			return res, fmt.Errorf("read daemon stream: %w", err)
 		}
-		if m.ErrorDetail != nil || m.Error != "" {
-			msg := m.Error
-			if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-				msg = m.ErrorDetail.Message
-			}
+		if err := m.err(); err != nil {
 			flush(true)
-			return res, &streamError{msg: strings.TrimSpace(msg)}
+			return res, err
 		}
 		if m.Stream != "" {
 			pending.WriteString(m.Stream)
