@@ -2,12 +2,10 @@ package main
 
 import (
 	"encoding/base64"
-	"encoding/json"
-	"fmt"
-	"strings"
 
 	"github.com/docker/docker/api/types/registry"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/plugins/docker-build/buildsession"
 )
 
 // planAuth picks the registry credentials: username/password, else the
@@ -36,41 +34,18 @@ func planAuth(p *Plan, s *Settings) error {
 	return nil
 }
 
-// dockerConfig is the part of ~/.docker/config.json that holds credentials.
-type dockerConfig struct {
-	Auths map[string]struct {
-		Auth          string `json:"auth"`
-		Username      string `json:"username"`
-		Password      string `json:"password"`
-		IdentityToken string `json:"identitytoken"`
-	} `json:"auths"`
-}
-
 // configAuth finds host's credentials in config.json content. Keys may be
 // URLs (https://index.docker.io/v1/) or hosts.
 func configAuth(content, host string) (Credentials, bool, error) {
-	var conf dockerConfig
-	if err := json.Unmarshal([]byte(content), &conf); err != nil {
-		return Credentials{}, false, fmt.Errorf("not a docker config.json: %v", err)
+	creds, err := buildsession.CredentialsFromConfig(content)
+	if err != nil {
+		return Credentials{}, false, err
 	}
-	for key, a := range conf.Auths {
-		h, err := registryHost(key)
-		if err != nil || h != host {
-			continue
+	want := buildsession.NormalizeHost(host)
+	for _, c := range creds {
+		if c.Host == want {
+			return Credentials{Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken, Source: "config"}, true, nil
 		}
-		c := Credentials{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken, Source: "config"}
-		if a.Auth != "" {
-			raw, err := base64.StdEncoding.DecodeString(a.Auth)
-			if err != nil {
-				return Credentials{}, false, fmt.Errorf("auths[%q].auth is not base64", key)
-			}
-			user, pass, ok := strings.Cut(string(raw), ":")
-			if !ok {
-				return Credentials{}, false, fmt.Errorf("auths[%q].auth is not user:password", key)
-			}
-			c.Username, c.Password = user, pass
-		}
-		return c, true, nil
 	}
 	return Credentials{}, false, nil
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -241,15 +238,8 @@ func testSSHAgentKeySignsInsideRun(t *testing.T, m buildMode) {
 	cli := dockertest.Client(t)
 	reg := startRegistry(t, map[string]string{robotUser: canary})
 	base := privateBase(t, reg, map[string][]byte{"/bin/sshsign": baseimage.SSHSign(t)})
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM := string(pem.EncodeToMemory(blk))
+	sshPub, key := baseimage.NewSSHKey(t)
+	keyPEM := string(key)
 	marker := suffix()
 	challenge := "challenge-" + marker
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\n" +
@@ -268,7 +258,6 @@ func testSSHAgentKeySignsInsideRun(t *testing.T, m buildMode) {
 	if len(lines) != 2 {
 		t.Fatalf("/sig.txt = %q", files["sig.txt"])
 	}
-	sshPub, _ := ssh.NewPublicKey(pub)
 	if !bytes.Equal(bytes.TrimSpace(ssh.MarshalAuthorizedKey(sshPub)), []byte(lines[0])) {
 		t.Errorf("signed with %q, want our key", lines[0])
 	}

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
-	"golang.org/x/crypto/ssh"
+	"github.com/lightship-ci/lightship/pkg/testkit/baseimage"
 )
 
 func TestSecretSpecs(t *testing.T) {
@@ -37,16 +34,8 @@ func TestSecretSpecs(t *testing.T) {
 }
 
 func keyPEM(t *testing.T) string {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(blk))
+	_, k := baseimage.NewSSHKey(t)
+	return string(k)
 }
 
 // settingOf is the setting a settings error names.

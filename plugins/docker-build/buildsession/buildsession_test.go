@@ -3,13 +3,11 @@ package buildsession
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/lightship-ci/lightship/pkg/testkit/baseimage"
 	"github.com/moby/buildkit/session/auth"
 	"github.com/moby/buildkit/session/secrets"
 	"github.com/moby/buildkit/session/sshforward"
@@ -125,18 +123,7 @@ func TestSecrets(t *testing.T) {
 	}
 }
 
-func testKey(t *testing.T) (ed25519.PublicKey, []byte) {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub, pem.EncodeToMemory(blk)
-}
+func testKey(t *testing.T) (ssh.PublicKey, []byte) { return baseimage.NewSSHKey(t) }
 
 // sign asks the agent behind the session for a signature, as the ssh
 // mount in a RUN step does.
@@ -174,12 +161,8 @@ func sign(t *testing.T, cc *grpc.ClientConn, id string, data []byte) (*ssh.Signa
 }
 
 func TestSSHKeySigns(t *testing.T) {
-	pub, pemKey := testKey(t)
+	sshPub, pemKey := testKey(t)
 	cc := serve(t, Options{SSH: []SSH{{Keys: [][]byte{pemKey}}, {ID: "deploy", Keys: [][]byte{pemKey}}}})
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, id := range []string{"default", "deploy"} {
 		sig, err := sign(t, cc, id, []byte("challenge"))
 		if err != nil {
@@ -195,7 +178,7 @@ func TestSSHKeySigns(t *testing.T) {
 }
 
 func TestSSHSocketIsForwardedReadOnly(t *testing.T) {
-	pub, pemKey := testKey(t)
+	sshPub, pemKey := testKey(t)
 	key, err := ssh.ParseRawPrivateKey(pemKey)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +207,6 @@ func TestSSHSocketIsForwardedReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sshPub, _ := ssh.NewPublicKey(pub)
 	if err := sshPub.Verify([]byte("x"), sig); err != nil {
 		t.Error(err)
 	}
