@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -404,9 +405,9 @@ func (r *kubeRollout) watch(ctx context.Context, changes []containerChange, judg
 			return ctx.Err()
 		case ev, ok := <-ww.ResultChan():
 			if !ok || ev.Type == watch.Error {
-				ww.Stop()
-				if ww, err = r.c.watchWorkload(ctx, r.j.namespace, r.ref, r.obj.GetResourceVersion(), secs()); err != nil {
-					return r.rewatchFailed(ctx, err)
+				var done bool
+				if ww, done, err = r.rewatchWorkload(ctx, ww, ev.Type == watch.Error, judge, secs()); done || err != nil {
+					return err
 				}
 				continue
 			}
@@ -420,9 +421,8 @@ func (r *kubeRollout) watch(ctx context.Context, changes []containerChange, judg
 			}
 		case ev, ok := <-pw.ResultChan():
 			if !ok || ev.Type == watch.Error {
-				pw.Stop()
-				if pw, err = r.c.watchPods(ctx, r.j.namespace, podSelector(r.obj), secs()); err != nil {
-					return r.rewatchFailed(ctx, err)
+				if pw, err = r.rewatchPods(ctx, pw, ev.Type == watch.Error, secs()); err != nil {
+					return err
 				}
 				continue
 			}
@@ -448,6 +448,46 @@ func mustStatusJSON(o kobject) string {
 	}
 	b, _ := json.Marshal(st)
 	return string(b)
+}
+
+// rewatchWorkload follows a watch the server ended (its timeout) or broke
+// (410 Gone: the resourceVersion is too old): after a pause on errors, it
+// reads the workload afresh, judges it, and watches from there.
+func (r *kubeRollout) rewatchWorkload(ctx context.Context, old watch.Interface, broken bool, judge func(kobject) (bool, error), secs int64) (watch.Interface, bool, error) {
+	old.Stop()
+	if broken {
+		if err := backoff.Sleep(ctx, r.j.poll); err != nil {
+			return old, false, err
+		}
+	}
+	o, err := r.c.getWorkload(ctx, r.j.namespace, r.ref, r.j.reqTimeout)
+	if err != nil {
+		return old, false, r.rewatchFailed(ctx, err)
+	}
+	if done, err := judge(o); done || err != nil {
+		return old, done, err
+	}
+	w, err := r.c.watchWorkload(ctx, r.j.namespace, r.ref, o.GetResourceVersion(), secs)
+	if err != nil {
+		return old, false, r.rewatchFailed(ctx, err)
+	}
+	return w, false, nil
+}
+
+// rewatchPods opens the pods' watch again (its first events are the pods
+// as they are now).
+func (r *kubeRollout) rewatchPods(ctx context.Context, old watch.Interface, broken bool, secs int64) (watch.Interface, error) {
+	old.Stop()
+	if broken {
+		if err := backoff.Sleep(ctx, r.j.poll); err != nil {
+			return old, err
+		}
+	}
+	w, err := r.c.watchPods(ctx, r.j.namespace, podSelector(r.obj), secs)
+	if err != nil {
+		return old, r.rewatchFailed(ctx, err)
+	}
+	return w, nil
 }
 
 func (r *kubeRollout) rewatchFailed(ctx context.Context, err error) error {

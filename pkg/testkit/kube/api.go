@@ -498,8 +498,12 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, k kindInfo, 
 	q := r.URL.Query()
 	since, _ := strconv.ParseInt(q.Get("resourceVersion"), 10, 64)
 	var timeout <-chan time.Time
-	if n, err := strconv.Atoi(q.Get("timeoutSeconds")); err == nil && n > 0 {
-		t := time.NewTimer(time.Duration(n) * time.Second)
+	limit := s.opts.WatchTimeout
+	if n, err := strconv.Atoi(q.Get("timeoutSeconds")); err == nil && n > 0 && (limit == 0 || time.Duration(n)*time.Second < limit) {
+		limit = time.Duration(n) * time.Second
+	}
+	if limit > 0 {
+		t := time.NewTimer(limit)
 		defer t.Stop()
 		timeout = t.C
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	// NoWatch refuses watch requests with 405, as an API in front of the
 	// server that cannot stream would: clients must poll.
 	NoWatch bool
+	// WatchTimeout, when set, ends every watch after that long, as API
+	// servers end watches after a (randomised) timeout: clients watch again.
+	WatchTimeout time.Duration
 }
 
 // Rancher is the Rancher 2 server in front of the cluster: /v3/clusters
