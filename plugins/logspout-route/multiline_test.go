@@ -190,3 +190,46 @@ func TestSIGKILLMidTracesEveryTraceArrivesWhole(t *testing.T) {
 		t.Fatalf("killed after %d events: missing %v, duplicated %v", killedAt, missing, dup)
 	}
 }
+
+// MULTILINE_MATCH=first and last on a real container: the pattern marks
+// the line that starts (first) or ends (last) a group.
+func TestMultilineMatchFirstAndLast(t *testing.T) {
+	for _, tt := range []struct{ match, pattern string }{
+		{"first", `^[a-z]`},      // a line starting with a letter starts a group
+		{"last", `frame3\(Main`}, // the third frame ends it
+	} {
+		t.Run(tt.match, func(t *testing.T) {
+			r := newTestRun(t)
+			tcp, err := logsink.StartTCP("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tcp.Close()
+			p := startInProcess(t, map[string]string{"ROUTE_URIS": routeURI("multiline+logstash+tcp", tcp.Addr(), r.filter()),
+				"MULTILINE_MATCH": tt.match, "MULTILINE_PATTERN": tt.pattern, "MULTILINE_SEPARATOR": " | "})
+			waitHealthy(t, p.addr)
+			prefix := r.prefix("m" + tt.match)
+			const n = 10
+			r.start("m"+tt.match, nil, "-n", fmt.Sprint(n), "-rate", "100", "-trace-every", "1", "-trace-lines", "3", "-size", "10", "-prefix", prefix)
+			waitLines(tcp, 30*time.Second, func(l [][]byte) bool { return len(l) >= n })
+			time.Sleep(time.Second)
+			got := map[int]string{}
+			for _, l := range tcp.Lines() {
+				var ev logstashEvent
+				if err := json.Unmarshal(l, &ev); err != nil {
+					t.Fatal(err)
+				}
+				seq, err := strconv.Atoi(strings.Fields(strings.TrimPrefix(ev.Message, prefix+" "))[0])
+				if err != nil || got[seq] != "" {
+					t.Fatalf("event %q: not one per line", ev.Message)
+				}
+				got[seq] = ev.Message
+			}
+			for i := 1; i <= n; i++ {
+				if want := traceFrames(prefix, i, 3, " | "); !strings.HasSuffix(got[i], want) {
+					t.Errorf("line %d: %q, want it followed by its 3 frames", i, got[i])
+				}
+			}
+		})
+	}
+}
