@@ -116,6 +116,18 @@ func (c *Container) Queued(t Target, s byte, before Pos) {
 	c.mu.Unlock()
 }
 
+// QueuedNext is Queued for the line right after the read position (a plain
+// line): one lock instead of Position then Queued.
+func (c *Container) QueuedNext(t Target, s byte) {
+	c.mu.Lock()
+	rp := c.progress(t)
+	if rp.pending[s] == 0 || c.readPos.Less(rp.confirmed[s]) {
+		rp.confirmed[s] = c.readPos
+	}
+	rp.pending[s]++
+	c.mu.Unlock()
+}
+
 // Confirmed records that route t delivered count events of stream s, the
 // last ending at p.
 func (c *Container) Confirmed(t Target, s byte, p Pos, count int) {

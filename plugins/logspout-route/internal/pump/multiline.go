@@ -196,7 +196,8 @@ func (g *grouper) ship(ctx context.Context, s byte, mayDetach bool) {
 		return
 	}
 	g.line = logs.Line{Pos: gr.last, TimeNS: gr.timeNS, Stream: s, Data: gr.data}
-	g.d.grouped = g.d.pushAll(ctx, g.d.grouped, &g.line, logs.Before(gr.first), mayDetach)
+	before := logs.Before(gr.first)
+	g.d.grouped = g.d.pushAll(ctx, g.d.grouped, &g.line, &before, mayDetach)
 	gr.open = false
 	g.d.r.c.Release(s)
 }

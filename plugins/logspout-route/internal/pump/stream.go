@@ -163,7 +163,7 @@ func (d *dispatcher) emit(ctx context.Context, ns int64, stream byte, data []byt
 	}
 	c := d.r.c
 	d.line = logs.Line{Pos: d.last, TimeNS: ns, Stream: stream, Data: data}
-	d.plain = d.pushAll(ctx, d.plain, &d.line, c.Position(), true)
+	d.plain = d.pushAll(ctx, d.plain, &d.line, nil, true)
 	if d.groups != nil {
 		d.groups.add(ctx, stream, d.last, ns, data)
 	}
@@ -177,7 +177,8 @@ func (d *dispatcher) emit(ctx context.Context, ns int64, stream byte, data []byt
 // pushAll queues l on every target taking its stream and returns the
 // targets left: one whose queue stayed full gets a reader of its own
 // (mayDetach, main reader only) and is dropped from the list.
-func (d *dispatcher) pushAll(ctx context.Context, ts []target, l *logs.Line, before logs.Pos, mayDetach bool) []target {
+// before is where the event's first line follows (nil: the read position).
+func (d *dispatcher) pushAll(ctx context.Context, ts []target, l *logs.Line, before *logs.Pos, mayDetach bool) []target {
 	for i := 0; i < len(ts); i++ {
 		t := ts[i]
 		if t.mask&(1<<l.Stream) == 0 {
@@ -192,9 +193,13 @@ func (d *dispatcher) pushAll(ctx context.Context, ts []target, l *logs.Line, bef
 }
 
 // push queues l on t; false when t got a reader of its own.
-func (d *dispatcher) push(ctx context.Context, t logs.Target, l *logs.Line, before logs.Pos, mayDetach bool) bool {
+func (d *dispatcher) push(ctx context.Context, t logs.Target, l *logs.Line, before *logs.Pos, mayDetach bool) bool {
 	c := d.r.c
-	c.Queued(t, l.Stream, before)
+	if before == nil {
+		c.QueuedNext(t, l.Stream)
+	} else {
+		c.Queued(t, l.Stream, *before)
+	}
 	block := d.only != nil || !mayDetach
 	res := t.Push(c, l, block)
 	// A queue full for a moment is normal while history is read faster
