@@ -85,4 +85,4 @@ reason when the daemon's event stream or any route is down; ` + "`GET /metrics`"
 ` + "`logspout_route_lines_read_total`" + `, ` + "`_lines_shipped_total`" + `, ` + "`_lines_resent_total`" + `,
 ` + "`_reconnects_total`" + `, ` + "`_detached_readers_total`" + `, ` + "`_queue_depth`" + `, ` + "`_lag_seconds`" + `, ` + "`_up`" + `
 per route, and ` + "`logspout_route_containers`" + `.
-`
+` + sinkDocs

@@ -26,8 +26,8 @@ func TestImageShipsToBeatsAsAHostDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ii.Size > 12<<20 {
-		t.Errorf("image is %d bytes, budget 12 MB", ii.Size)
+	if ii.Size > 16<<20 { // issue 14: the Kafka client (franz-go) costs ~4.7 MB
+		t.Errorf("image is %d bytes, budget 16 MiB", ii.Size)
 	}
 	beats, err := logsink.StartLumberjack("127.0.0.1:0")
 	if err != nil {

@@ -70,6 +70,7 @@ type Settings struct {
 	MLFlushAfter   string
 	MLMaxBytes     int
 
+	sinks     sinkSettings
 	multiline *pump.Multiline
 	tail      int
 	adapters  *route.Registry
@@ -78,8 +79,8 @@ type Settings struct {
 }
 
 func (s *Settings) flags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "route_uris", Usage: "routes, comma-separated: adapter[+transport]://host:port[?filter.name=..&filter.id=..&filter.labels=k:v%2Ck2:v&filter.sources=stdout%2Cstderr&append_tag=..]; adapters logstash, syslog, raw, beats (tcp, udp, tls transports). A route given as the first argument replaces it", EnvVars: plugin.EnvVars("route_uris", "ROUTE_URIS"), Destination: &s.RouteURIs},
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "route_uris", Usage: "routes, comma-separated: adapter[+transport]://host:port[?filter.name=..&filter.id=..&filter.labels=k:v%2Ck2:v&filter.sources=stdout%2Cstderr&append_tag=..]; adapters logstash, syslog, raw, beats (tcp, udp, tls transports), kafka (+tls), elasticsearch (+https); kafka and beats take several host:port. A route given as the first argument replaces it", EnvVars: plugin.EnvVars("route_uris", "ROUTE_URIS"), Destination: &s.RouteURIs},
 		&cli.BoolFlag{Name: "backlog", Usage: "ship containers' logs from their creation, also for containers running before start-up (logspout's BACKLOG=true)", EnvVars: plugin.EnvVars("backlog", "BACKLOG"), Destination: &s.Backlog},
 		&cli.BoolFlag{Name: "allow_tty", Usage: "read TTY containers too (raw stream, all stdout)", EnvVars: plugin.EnvVars("allow_tty", "ALLOW_TTY"), Destination: &s.AllowTTY},
 		&cli.StringFlag{Name: "exclude_labels", Usage: "skip containers with these labels: ';'-separated key or key:value (value defaults to true), case-insensitive", EnvVars: plugin.EnvVars("exclude_labels", "EXCLUDE_LABELS", "EXCLUDE_LABEL"), Destination: &s.ExcludeLabels},
@@ -118,7 +119,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "multiline_flush_after", Usage: "milliseconds: a group with no new line for this long is shipped", Value: "500", EnvVars: plugin.EnvVars("multiline_flush_after", "MULTILINE_FLUSH_AFTER"), Destination: &s.MLFlushAfter},
 		&cli.IntFlag{Name: "multiline_max_bytes", Usage: "a group is cut (and logspout_route_multiline_cut_total counts it) when it would exceed this size", Value: 1 << 20, EnvVars: plugin.EnvVars("multiline_max_bytes", "MULTILINE_MAX_BYTES"), Destination: &s.MLMaxBytes},
 		&cli.StringFlag{Name: "decode_json_logs", Usage: "false: never merge JSON-object lines into the event (a container's own DECODE_JSON_LOGS wins)", EnvVars: plugin.EnvVars("decode_json_logs", "DECODE_JSON_LOGS"), Destination: &s.DecodeJSON},
-	}
+	}, s.sinks.flags()...)
 }
 
 func newApp(version string) plugin.App {
@@ -133,7 +134,7 @@ func newApp(version string) plugin.App {
 		Notes:       docsNotes,
 		Version:     version,
 		Plugin:      s,
-		Secrets:     []string{"tls_client_key"},
+		Secrets:     append([]string{"tls_client_key"}, sinkSecrets()...),
 	}
 }
 
@@ -152,6 +153,7 @@ func (s *Settings) check(env *plugin.Env) error {
 		uris = env.Args[0] // logspout: a route URI argument replaces ROUTE_URIS
 	}
 	s.adapters = route.Builtin()
+	route.RegisterSinks(s.adapters, s.sinks.secrets())
 	routes, err := s.adapters.ParseURIs(uris, env.Environ.Get)
 	if err != nil {
 		return plugin.Invalid("route_uris", "%v", err)

@@ -245,14 +245,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, target string) {
 		return
 	}
 	start := time.Now()
-	items := make([]map[string]any, len(ops))
+	items := make([]map[string]*result, len(ops))
 	errs := false
 	for i, op := range ops {
 		res := s.apply(op)
-		if res["error"] != nil {
+		if res.Error != nil {
 			errs = true
 		}
-		items[i] = map[string]any{op.action: res}
+		items[i] = map[string]*result{op.action: res}
 	}
 	s.count(func(st *Stats) { st.Requests++; st.Items += len(ops) })
 	writeJSON(w, http.StatusOK, map[string]any{"took": time.Since(start).Milliseconds(), "errors": errs, "items": items})
@@ -368,14 +368,35 @@ func (s *Server) isStream(name string) bool {
 	return false
 }
 
+// result is one entry of a bulk answer's "items".
+type result struct {
+	Index       string         `json:"_index"`
+	ID          string         `json:"_id,omitempty"`
+	Version     int            `json:"_version,omitempty"`
+	Result      string         `json:"result,omitempty"`
+	Shards      map[string]int `json:"_shards,omitempty"`
+	SeqNo       *int64         `json:"_seq_no,omitempty"`
+	PrimaryTerm int            `json:"_primary_term,omitempty"`
+	Status      int            `json:"status"`
+	Error       *itemError     `json:"error,omitempty"`
+}
+
+type itemError struct {
+	Type      string `json:"type"`
+	Reason    string `json:"reason"`
+	Index     string `json:"index"`
+	IndexUUID string `json:"index_uuid"`
+	Shard     string `json:"shard"`
+}
+
 // apply runs one item; the result is its entry in "items".
-func (s *Server) apply(o op) map[string]any {
+func (s *Server) apply(o op) *result {
 	stream := s.isStream(o.index)
 	concrete := o.index
 	if stream {
 		concrete = ".ds-" + o.index + "-" + time.Now().UTC().Format("2006.01.02") + "-000001"
 	}
-	fail := func(status int, typ, reason string) map[string]any {
+	fail := func(status int, typ, reason string) *result {
 		s.count(func(st *Stats) {
 			switch status {
 			case 429:
@@ -390,12 +411,8 @@ func (s *Server) apply(o op) map[string]any {
 				}
 			}
 		})
-		res := map[string]any{"_index": concrete, "status": status,
-			"error": map[string]any{"type": typ, "reason": reason, "index": concrete, "index_uuid": "fAkEiNdExUuId000000000", "shard": "0"}}
-		if o.id != "" {
-			res["_id"] = o.id
-		}
-		return res
+		return &result{Index: concrete, ID: o.id, Status: status,
+			Error: &itemError{Type: typ, Reason: reason, Index: concrete, IndexUUID: "fAkEiNdExUuId000000000", Shard: "0"}}
 	}
 	if o.action == "update" || o.action == "delete" {
 		if stream {
@@ -406,10 +423,8 @@ func (s *Server) apply(o op) map[string]any {
 	if stream && o.action != "create" {
 		return fail(400, "illegal_argument_exception", "only write ops with an op_type of create are allowed in data streams")
 	}
-	var doc map[string]any
-	dec := json.NewDecoder(bytes.NewReader(o.source))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil || doc == nil {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(o.source, &doc); err != nil || doc == nil {
 		return fail(400, "document_parsing_exception", fmt.Sprintf("[1:1] failed to parse: %v", err))
 	}
 	if s.cfg.ItemStatus != nil {
@@ -430,13 +445,13 @@ func (s *Server) apply(o op) map[string]any {
 			return fail(400, "document_parsing_exception", "[1:1] failed to parse: data stream timestamp field [@timestamp] is missing")
 		}
 	}
-	if msg := s.checkMapping(doc, "", o.id); msg != "" {
+	if msg := s.checkMapping(doc, o.id); msg != "" {
 		return fail(400, "document_parsing_exception", msg)
 	}
 	return s.store(o, concrete, stream, fail)
 }
 
-func (s *Server) store(o op, concrete string, stream bool, fail func(int, string, string) map[string]any) map[string]any {
+func (s *Server) store(o op, concrete string, stream bool, fail func(int, string, string) *result) *result {
 	s.mu.Lock()
 	ids := s.ids[concrete]
 	if ids == nil {
@@ -457,10 +472,10 @@ func (s *Server) store(o op, concrete string, stream bool, fail func(int, string
 		name = o.index
 	}
 	d := Doc{Index: concrete, Stream: name, ID: id, Source: append(json.RawMessage(nil), o.source...), Seq: s.seq}
-	result, status, version := "created", 201, 1
+	res, status, version := "created", 201, 1
 	if exists {
 		s.docs[pos] = d
-		result, status, version = "updated", 200, 2
+		res, status, version = "updated", 200, 2
 	} else {
 		ids[id] = len(s.docs)
 		s.docs = append(s.docs, d)
@@ -468,8 +483,8 @@ func (s *Server) store(o op, concrete string, stream bool, fail func(int, string
 	s.seq++
 	s.stats.Created++
 	s.mu.Unlock()
-	return map[string]any{"_index": concrete, "_id": id, "_version": version, "result": result, "status": status,
-		"_shards": map[string]int{"total": 2, "successful": 1, "failed": 0}, "_seq_no": d.Seq, "_primary_term": 1}
+	return &result{Index: concrete, ID: id, Version: version, Result: res, Status: status,
+		Shards: map[string]int{"total": 2, "successful": 1, "failed": 0}, SeqNo: &d.Seq, PrimaryTerm: 1}
 }
 
 func autoID(n int64) string {
@@ -481,26 +496,38 @@ func autoID(n int64) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// checkMapping reports the first field whose value its mapping cannot
-// take, in Elasticsearch's words.
-func (s *Server) checkMapping(doc map[string]any, prefix, id string) string {
-	for k, v := range doc {
-		field := prefix + k
-		typ := s.cfg.Mapping[field]
-		if obj, ok := v.(map[string]any); ok {
-			if typ != "" && typ != "object" {
-				return fmt.Sprintf("[1:2] failed to parse field [%s] of type [%s] in document with id '%s'. Preview of field's value: '%v'", field, typ, id, obj)
-			}
-			if msg := s.checkMapping(obj, field+".", id); msg != "" {
-				return msg
-			}
+// checkMapping reports the first mapped field whose value its type cannot
+// take, in Elasticsearch's words (fields not mapped are mapped dynamically).
+func (s *Server) checkMapping(doc map[string]json.RawMessage, id string) string {
+	for field, typ := range s.cfg.Mapping {
+		raw, ok := lookup(doc, field)
+		if !ok {
 			continue
 		}
-		if !fits(typ, v) {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		_ = dec.Decode(&v)
+		_, isObj := v.(map[string]any)
+		if (isObj && typ != "object") || (!isObj && !fits(typ, v)) {
 			return fmt.Sprintf("[1:2] failed to parse field [%s] of type [%s] in document with id '%s'. Preview of field's value: '%v'", field, typ, id, v)
 		}
 	}
 	return ""
+}
+
+// lookup finds a dotted field path in a document.
+func lookup(doc map[string]json.RawMessage, field string) (json.RawMessage, bool) {
+	head, rest, nested := strings.Cut(field, ".")
+	raw, ok := doc[head]
+	if !ok || !nested {
+		return raw, ok
+	}
+	var inner map[string]json.RawMessage
+	if json.Unmarshal(raw, &inner) != nil {
+		return nil, false
+	}
+	return lookup(inner, rest)
 }
 
 func fits(typ string, v any) bool {

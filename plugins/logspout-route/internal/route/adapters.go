@@ -53,6 +53,8 @@ type AdapterSpec struct {
 	RawOver bool
 	// CheckAddress validates a route's address (nil: host:port).
 	CheckAddress func(addr string) error
+	// CheckRoute, if set, validates the route's options.
+	CheckRoute func(r *logs.Route) error
 	// NewEncoder makes a route's encoder; stream: the transport is a byte
 	// stream, so each line ends in '\n'.
 	NewEncoder func(f *Formats, r *logs.Route, stream bool) Encoder
@@ -164,6 +166,11 @@ func (g *Registry) Validate(r *logs.Route) error {
 	}
 	if err := check(r.Address); err != nil {
 		return err
+	}
+	if res.Spec.CheckRoute != nil {
+		if err := res.Spec.CheckRoute(r); err != nil {
+			return err
+		}
 	}
 	return r.ValidateFilters()
 }

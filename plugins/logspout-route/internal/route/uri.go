@@ -13,7 +13,7 @@ import (
 // $VARs are expanded from getenv first, as logspout does with os.ExpandEnv.
 func (g *Registry) ParseURIs(s string, getenv func(string) string) ([]*logs.Route, error) {
 	var out []*logs.Route
-	for _, u := range strings.Split(s, ",") {
+	for _, u := range splitURIs(s) {
 		u = strings.TrimSpace(u)
 		if u == "" {
 			continue
@@ -27,6 +27,20 @@ func (g *Registry) ParseURIs(s string, getenv func(string) string) ([]*logs.Rout
 	return out, nil
 }
 
+// splitURIs splits ROUTE_URIS on the commas that start a new URI: a piece
+// without "://" continues the one before (kafka://b1:9092,b2:9092/topic).
+func splitURIs(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if len(out) > 0 && !strings.Contains(p, "://") && strings.TrimSpace(p) != "" {
+			out[len(out)-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // ParseURI parses adapter[+transport]://host:port[?filter.*=..&opt=..].
 func (g *Registry) ParseURI(uri string) (*logs.Route, error) {
 	u, err := url.Parse(uri)
@@ -37,6 +51,9 @@ func (g *Registry) ParseURI(uri string) (*logs.Route, error) {
 		return nil, fmt.Errorf("route %q: want adapter[+transport]://host:port", uri)
 	}
 	r := &logs.Route{Adapter: u.Scheme, Address: u.Host}
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		r.Options = map[string]string{"path": "/" + p} // kafka's topic, elasticsearch's URL prefix
+	}
 	for key, vals := range u.Query() {
 		v := ""
 		if len(vals) > 0 {
