@@ -58,6 +58,8 @@ func parseProgress(out string) []*vertex {
 			v.status = "DONE"
 		case strings.HasPrefix(text, "ERROR"):
 			v.status = "ERROR"
+		case text == "..." || text == v.name:
+			// BuildKit interleaves vertices: "#7 ..." leaves one, its name resumes it.
 		default:
 			v.lines = append(v.lines, text)
 		}
