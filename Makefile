@@ -83,7 +83,9 @@ unit:
 	@cd plugins/docker-build && LIGHTSHIP_TEST_BUILDKIT=false go test $(GOTEST_FLAGS) -parallel 1 -run '$(DOCKER_BUILD_BOTH)' .
 
 # demo: the seed's pipeline end to end against the sandbox (README's main command).
+# The sample app's private base image is busybox FROM scratch (ensure-busybox).
 demo: images
+	@scripts/ensure-busybox >/dev/null
 	go run ./pkg/testkit/demo/cmd/lightship-demo -root .
 
 docs:
