@@ -201,8 +201,10 @@ func (r *remoteRunner) solve(ctx context.Context) (*client.SolveResponse, error)
 	ch := make(chan *client.SolveStatus)
 	toPrinter := make(chan *client.SolveStatus)
 	printed := make(chan error, 1)
+	forwarded := make(chan struct{})
 	var f failures
 	go func() {
+		defer close(forwarded)
 		defer close(toPrinter)
 		for st := range ch {
 			f.add(st)
@@ -211,6 +213,7 @@ func (r *remoteRunner) solve(ctx context.Context) (*client.SolveResponse, error)
 	}()
 	go func() { printed <- r.printProgress(context.WithoutCancel(ctx), toPrinter) }()
 	resp, err := r.bk.Solve(ctx, nil, opt, ch)
+	<-forwarded
 	if perr := <-printed; perr != nil && err == nil {
 		r.env.Log.Warnf("build progress: %v", perr)
 	}
