@@ -32,10 +32,9 @@ type vertex struct {
 	status string // DONE, CACHED, ERROR or "" (never ended)
 }
 
-var progressLine = regexp.MustCompile(`^#(\d+) (.*)$`)
-
 // parseProgress reads BuildKit's plain progress lines out of a step's output.
 func parseProgress(out string) []*vertex {
+	progressLine := regexp.MustCompile(`^#(\d+) (.*)$`)
 	byN := map[int]*vertex{}
 	var order []*vertex
 	for _, line := range strings.Split(out, "\n") {
