@@ -57,6 +57,10 @@ func TestIgnoredAndExcludedContainersNeverAppear(t *testing.T) {
 }
 
 func TestBurstOfFortyContainersAllShippedCompletely(t *testing.T) {
+	forEachSource(t, testBurstOfFortyContainersAllShippedCompletely)
+}
+
+func testBurstOfFortyContainersAllShippedCompletely(t *testing.T) {
 	r := newTestRun(t)
 	sink, err := logsink.StartTCP("127.0.0.1:0")
 	if err != nil {
@@ -93,6 +97,10 @@ func TestBurstOfFortyContainersAllShippedCompletely(t *testing.T) {
 }
 
 func TestShortLivedContainerLongLinesAndFinalLineWithoutNewline(t *testing.T) {
+	forEachSource(t, testShortLivedContainerLongLinesAndFinalLineWithoutNewline)
+}
+
+func testShortLivedContainerLongLinesAndFinalLineWithoutNewline(t *testing.T) {
 	r := newTestRun(t)
 	sink, err := logsink.StartTCP("127.0.0.1:0")
 	if err != nil {
@@ -140,6 +148,10 @@ func TestShortLivedContainerLongLinesAndFinalLineWithoutNewline(t *testing.T) {
 }
 
 func TestRestartedContainerReattachedWithoutDuplicates(t *testing.T) {
+	forEachSource(t, testRestartedContainerReattachedWithoutDuplicates)
+}
+
+func testRestartedContainerReattachedWithoutDuplicates(t *testing.T) {
 	r := newTestRun(t)
 	sink, err := logsink.StartTCP("127.0.0.1:0")
 	if err != nil {
@@ -173,6 +185,10 @@ func TestRestartedContainerReattachedWithoutDuplicates(t *testing.T) {
 }
 
 func TestBacklogShipsContainersThatRanBeforeStartUp(t *testing.T) {
+	forEachSource(t, testBacklogShipsContainersThatRanBeforeStartUp)
+}
+
+func testBacklogShipsContainersThatRanBeforeStartUp(t *testing.T) {
 	r := newTestRun(t)
 	ctx := context.Background()
 	id := r.start("before", nil, "-n", "25", "-prefix", r.prefix("before"))
@@ -202,6 +218,10 @@ func TestBacklogShipsContainersThatRanBeforeStartUp(t *testing.T) {
 }
 
 func TestTTYContainerShippedWithAllowTTY(t *testing.T) {
+	forEachSource(t, testTTYContainerShippedWithAllowTTY)
+}
+
+func testTTYContainerShippedWithAllowTTY(t *testing.T) {
 	r := newTestRun(t)
 	sink, err := logsink.StartTCP("127.0.0.1:0")
 	if err != nil {

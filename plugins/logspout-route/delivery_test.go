@@ -21,6 +21,10 @@ import (
 )
 
 func TestSinkStoppedTenSecondsLosesNothingOnTCPAndBeats(t *testing.T) {
+	forEachSource(t, testSinkStoppedTenSecondsLosesNothingOnTCPAndBeats)
+}
+
+func testSinkStoppedTenSecondsLosesNothingOnTCPAndBeats(t *testing.T) {
 	r := newTestRun(t)
 	tcp, err := logsink.StartTCP("127.0.0.1:0")
 	if err != nil {
@@ -113,6 +117,9 @@ func startSubprocess(t *testing.T, env map[string]string) *subprocess {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		cmd.Env = append(cmd.Env, "DOCKER_HOST="+h)
 	}
+	if dir, ok := sourceEnv(t); ok {
+		cmd.Env = append(cmd.Env, "CONTAINERS_DIR="+dir)
+	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -124,6 +131,7 @@ func startSubprocess(t *testing.T, env map[string]string) *subprocess {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		checkSourceUsed(t, s.out.String())
 		if t.Failed() {
 			t.Logf("logspout-route output:\n%s", s.out.String())
 		}
@@ -141,6 +149,10 @@ func startSubprocess(t *testing.T, env map[string]string) *subprocess {
 }
 
 func TestSIGKILLRestartResumesWithoutLossOrDuplicatesOnBeats(t *testing.T) {
+	forEachSource(t, testSIGKILLRestartResumesWithoutLossOrDuplicatesOnBeats)
+}
+
+func testSIGKILLRestartResumesWithoutLossOrDuplicatesOnBeats(t *testing.T) {
 	r := newTestRun(t)
 	beats, err := logsink.StartLumberjack("127.0.0.1:0")
 	if err != nil {

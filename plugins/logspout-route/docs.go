@@ -3,6 +3,7 @@ package main
 const exampleStep = `# Usually a host daemon (Rancher global service), not a pipeline step:
 #   docker run -d --name logspout-route -e LOGSPOUT=ignore \
 #     -v /var/run/docker.sock:/var/run/docker.sock -v /var/lib/logspout-route:/var/lib/logspout-route \
+#     -v /var/lib/docker/containers:/var/lib/docker/containers:ro \
 #     -e ROUTE_URIS=beats://logstash:5044 lightship/logspout-route
 - name: ship-logs
   image: lightship/logspout-route
@@ -75,6 +76,89 @@ nothing dropped: the lines wait in dockerd's log), while the other routes keep f
 shared reader. ` + "`/metrics`" + ` shows queue depth, lag and ` + "`detached_readers_total`" + `. After a restart
 the resume point is the slowest route's, so faster routes may see some lines again.
 
+## Reading the daemon's log files
+
+Containers on the ` + "`json-file`" + ` log driver are read from their files when the daemon's container
+directory is mounted (read-only) at ` + "`containers_dir`" + ` (default ` + "`/var/lib/docker/containers`" + `; the host
+path is ` + "`docker info`" + `'s ` + "`Docker Root Dir`" + ` + ` + "`/containers`" + `). dockerd then only writes each line, instead of
+also decoding and serving it back over the Engine API (8-12 µs of dockerd CPU per line), and a quiet
+container costs nothing: one inotify instance watches every container directory. The Engine API still
+finds containers (events, list: names, labels, env for filters and ` + "`LOGSPOUT=ignore`" + `) and still
+reads every container the files cannot serve: other drivers (` + "`local`" + `, ` + "`journald`" + `), the directory not
+mounted or not readable. One container is read by one source at a time; the log says which
+(` + "`reading container ... source=json-file`" + ` or ` + "`source=engine-api`" + `). ` + "`CONTAINERS_DIR=`" + ` (empty) or
+` + "`containers_dir: off`" + ` turns the file source off.
+
+- Rotation (` + "`max-size`" + `/` + "`max-file`" + `, ` + "`compress=true`" + `) is followed without loss: a file being read stays open
+  when the daemon renames, compresses or deletes it, and each new file is opened as soon as it appears.
+  A reader that falls behind by more than ` + "`max-file`" + ` files lets the oldest unread one go, as the daemon
+  did: those lines are counted in ` + "`logspout_route_lines_rotated_away_total`" + ` and logged, never dropped
+  silently. A file the daemon deleted before it could be opened (a rotation faster than the watcher, or
+  the resume position's file gone after a restart) cannot be counted: it is logged and counted in
+  ` + "`logspout_route_rotation_gaps_total`" + `.
+- Lines the daemon split at 16 KiB are joined; ` + "`time`" + ` is the line's timestamp.
+- The resume position is the file (device, inode) and the byte offset after the last delivered line,
+  checked against that line's timestamp (ext4 hands a freed inode to the next file). When the file is
+  gone, the timestamp rule below applies. Either source resumes from the other's position.
+
+Mounts:
+
+` + "```" + `sh
+docker run -d --name logspout-route -e LOGSPOUT=ignore --restart always \
+  -v /var/run/docker.sock:/var/run/docker.sock \
+  -v /var/lib/docker/containers:/var/lib/docker/containers:ro \
+  -v /var/lib/logspout-route:/var/lib/logspout-route \
+  -e ROUTE_URIS=beats://logstash:5044 lightship/logspout-route
+` + "```" + `
+
+Rancher 1.x global service (docker-compose.yml of the stack):
+
+` + "```" + `yaml
+logspout:
+  image: lightship/logspout-route
+  environment:
+    ROUTE_URIS: beats://logstash:5044
+    LOGSPOUT: ignore
+  volumes:
+    - /var/run/docker.sock:/var/run/docker.sock
+    - /var/lib/docker/containers:/var/lib/docker/containers:ro
+    - /var/lib/logspout-route:/var/lib/logspout-route
+  labels:
+    io.rancher.scheduler.global: 'true'
+    io.rancher.container.hostname_override: container_name
+  restart: always
+` + "```" + `
+
+Kubernetes (nodes running dockerd; a DaemonSet):
+
+` + "```" + `yaml
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: logspout-route}
+spec:
+  selector: {matchLabels: {app: logspout-route}}
+  template:
+    metadata: {labels: {app: logspout-route}}
+    spec:
+      containers:
+        - name: logspout-route
+          image: lightship/logspout-route
+          env:
+            - {name: ROUTE_URIS, value: "beats://logstash:5044"}
+            - {name: LOGSPOUT, value: ignore}
+          volumeMounts:
+            - {name: sock, mountPath: /var/run/docker.sock}
+            - {name: containers, mountPath: /var/lib/docker/containers, readOnly: true}
+            - {name: state, mountPath: /var/lib/logspout-route}
+      volumes:
+        - {name: sock, hostPath: {path: /var/run/docker.sock}}
+        - {name: containers, hostPath: {path: /var/lib/docker/containers}}
+        - {name: state, hostPath: {path: /var/lib/logspout-route, type: DirectoryOrCreate}}
+` + "```" + `
+
+The ` + "`local`" + ` driver's files (length-prefixed protobuf entries) are not read from disk: those
+containers go through the Engine API.
+
 ## HTTP API
 
 ` + "`GET/POST /routes`" + `, ` + "`GET/DELETE /routes/{id}`" + ` as logspout; ` + "`GET /logs`" + `, ` + "`/logs/id:<id>`" + `,
@@ -84,5 +168,6 @@ slow client misses lines, it never holds back a route; ` + "`GET /health`" + ` a
 reason when the daemon's event stream or any route is down; ` + "`GET /metrics`" + ` is Prometheus text:
 ` + "`logspout_route_lines_read_total`" + `, ` + "`_lines_shipped_total`" + `, ` + "`_lines_resent_total`" + `,
 ` + "`_reconnects_total`" + `, ` + "`_detached_readers_total`" + `, ` + "`_queue_depth`" + `, ` + "`_lag_seconds`" + `, ` + "`_up`" + `
-per route, and ` + "`logspout_route_containers`" + `.
+per route, ` + "`logspout_route_containers`" + `, ` + "`logspout_route_lines_rotated_away_total`" + ` and
+` + "`logspout_route_rotation_gaps_total`" + `.
 ` + sinkDocs

@@ -135,6 +135,9 @@ func startInProcess(t *testing.T, env map[string]string) *inProcess {
 		"ROUTESPATH": filepath.Join(dir, "routes"), "LOGSPOUT_ROUTE_ADDR_FILE": filepath.Join(dir, "addr"),
 		"ROUTE_URIS": "", "EXCLUDE_LABELS": "", "EXCLUDE_LABEL": "", "BACKLOG": "", "DEBUG": "",
 	}
+	if dir, ok := sourceEnv(t); ok {
+		base["CONTAINERS_DIR"] = dir
+	}
 	for k, v := range env {
 		base[k] = v
 	}
@@ -178,6 +181,7 @@ func (p *inProcess) stopOnce(t *testing.T) {
 		_ = pprof.Lookup("goroutine").WriteTo(&dump, 1)
 		t.Errorf("logspout-route did not stop:\n%s\ngoroutines:\n%s", p.out.String(), dump.String())
 	}
+	checkSourceUsed(t, p.out.String())
 	if t.Failed() {
 		t.Logf("logspout-route output:\n%s", p.out.String())
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/api"
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/engine"
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/jsonfile"
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/pump"
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/route"
@@ -69,6 +70,7 @@ type Settings struct {
 	MLSeparator    string
 	MLFlushAfter   string
 	MLMaxBytes     int
+	ContainersDir  string
 
 	sinks     sinkSettings
 	multiline *pump.Multiline
@@ -118,6 +120,7 @@ func (s *Settings) flags() []cli.Flag {
 		&cli.StringFlag{Name: "multiline_separator", Usage: "joins a group's lines (empty: a newline)", EnvVars: plugin.EnvVars("multiline_separator", "MULTILINE_SEPARATOR"), Destination: &s.MLSeparator},
 		&cli.StringFlag{Name: "multiline_flush_after", Usage: "milliseconds: a group with no new line for this long is shipped", Value: "500", EnvVars: plugin.EnvVars("multiline_flush_after", "MULTILINE_FLUSH_AFTER"), Destination: &s.MLFlushAfter},
 		&cli.IntFlag{Name: "multiline_max_bytes", Usage: "a group is cut (and logspout_route_multiline_cut_total counts it) when it would exceed this size", Value: 1 << 20, EnvVars: plugin.EnvVars("multiline_max_bytes", "MULTILINE_MAX_BYTES"), Destination: &s.MLMaxBytes},
+		&cli.StringFlag{Name: "containers_dir", Usage: "the daemon's container directory (<DockerRootDir>/containers), mounted read-only: json-file logs are read from their files (exact resume, a fraction of dockerd's CPU); CONTAINERS_DIR also sets it, and CONTAINERS_DIR= (empty) or off turns the file source off: every container is then read through the Engine API, as when the directory is not readable", Value: "/var/lib/docker/containers", EnvVars: plugin.EnvVars("containers_dir"), Destination: &s.ContainersDir},
 		&cli.StringFlag{Name: "decode_json_logs", Usage: "false: never merge JSON-object lines into the event (a container's own DECODE_JSON_LOGS wins)", EnvVars: plugin.EnvVars("decode_json_logs", "DECODE_JSON_LOGS"), Destination: &s.DecodeJSON},
 	}, s.sinks.flags()...)
 }
@@ -251,9 +254,11 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	cuts := set.NewCounter("logspout_route_multiline_cut_total")
 	ml := *s.multiline
 	ml.OnCut = cuts.Inc
+	sources, closeFiles := s.fileSource(log, set, env.Environ)
+	defer closeFiles()
 	p := pump.New(eng, log, rt, st, reg, pump.Config{
 		AllowTTY: s.AllowTTY, Exclude: pump.ParseExcludeLabels(s.ExcludeLabels), Backlog: s.Backlog, Tail: s.tail,
-		Sources:      []logs.Source{&engine.Source{API: eng, TailSteps: engine.DefaultTailSteps()}},
+		Sources:      append(sources, &engine.Source{API: eng, TailSteps: engine.DefaultTailSteps()}),
 		OnUnreadable: func(*logs.ContainerInfo) { unreadable.Inc() }, InactivityTimeout: s.Inactivity,
 		Multiline: &ml,
 	})
@@ -347,6 +352,46 @@ func pemOrFile(v string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", v, err)
 	}
 	return b, nil
+}
+
+// fileSource is the json-file reader when containers_dir is readable
+// (none otherwise: every container goes through the Engine API). Lines
+// rotated away before they were read are counted and logged.
+func (s *Settings) fileSource(log *logrus.Logger, set *metrics.Set, environ plugin.Environ) ([]logs.Source, func()) {
+	// CONTAINERS_DIR is read here, not as the flag's alias: the kit drops
+	// empty flag variables (Drone sends every setting, empty ones too),
+	// and CONTAINERS_DIR= (empty) must turn the file source off.
+	if v, ok := environ.Lookup("CONTAINERS_DIR"); ok && environ.Get("PLUGIN_CONTAINERS_DIR") == "" {
+		s.ContainersDir = strings.TrimSpace(v)
+	}
+	if s.ContainersDir == "" || s.ContainersDir == "off" {
+		log.Info("file source off (containers_dir empty): every container is read through the Engine API")
+		return nil, func() {}
+	}
+	if _, err := os.ReadDir(s.ContainersDir); err != nil {
+		log.WithError(err).Infof("file source off: %s not readable; every container is read through the Engine API", s.ContainersDir)
+		return nil, func() {}
+	}
+	w, err := jsonfile.NewWatcher()
+	if err != nil {
+		log.WithError(err).Warn("file source off: every container is read through the Engine API")
+		return nil, func() {}
+	}
+	lost := set.NewCounter("logspout_route_lines_rotated_away_total")
+	gaps := set.NewCounter("logspout_route_rotation_gaps_total")
+	src := &jsonfile.Source{Dir: s.ContainersDir, Watcher: w, OnLost: func(id string, n int64, gap bool) {
+		l := log.WithField("container", id[:min(12, len(id))])
+		if n > 0 {
+			lost.Add(int(n))
+			l.Warnf("%d lines rotated away before they were read (the daemon's max-size/max-file kept no more)", n)
+		}
+		if gap {
+			gaps.Inc()
+			l.Warn("lines rotated away uncounted: a file was gone before it could be opened (resume position's file deleted, a rotation faster than the watcher, or max-file=1 truncating the log)")
+		}
+	}}
+	log.Infof("file source: json-file logs are read from %s", s.ContainersDir)
+	return []logs.Source{jsonfile.LogsSource{Source: src}}, func() { _ = w.Close() }
 }
 
 // openState loads the state file (creating its directory).

@@ -25,6 +25,10 @@ type logstashEvent struct {
 }
 
 func TestShipsEveryLineOfThreeContainersExactlyOnce(t *testing.T) {
+	forEachSource(t, testShipsEveryLineOfThreeContainersExactlyOnce)
+}
+
+func testShipsEveryLineOfThreeContainersExactlyOnce(t *testing.T) {
 	r := newTestRun(t)
 	sink, err := logsink.StartTCP("127.0.0.1:0")
 	if err != nil {

@@ -9,4 +9,4 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 make -s bin/logspout-route >/dev/null
 cd plugins/logspout-route
-exec timeout 900 go run ./cmd/lsr-bench -n "${LSR_BENCH_N:-1000000}" -containers "${LSR_BENCH_CONTAINERS:-100}" -bin "$top/bin/logspout-route"
+exec timeout 1800 go run ./cmd/lsr-bench -n "${LSR_BENCH_N:-1000000}" -containers "${LSR_BENCH_CONTAINERS:-100}" -bin "$top/bin/logspout-route"

@@ -21,12 +21,18 @@ import (
 type Options struct {
 	// CountOnly keeps no lines, only their number (benchmarks).
 	CountOnly bool
+	// LinesPerSecond > 0 makes a slow sink: it takes lines at most at
+	// that rate (TCP back-pressure; beats ACKs come later).
+	LinesPerSecond float64
 }
 
 // store is what every sink keeps: the lines received, in order.
 type store struct {
 	mu    sync.Mutex
 	keep  bool
+	rate  float64
+	paced int64
+	since time.Time
 	lines [][]byte
 	count int64
 	first time.Time
@@ -34,6 +40,9 @@ type store struct {
 }
 
 func (s *store) add(line []byte) {
+	if s.rate > 0 {
+		s.pace()
+	}
 	s.mu.Lock()
 	if s.count == 0 {
 		s.first = time.Now()
@@ -44,6 +53,28 @@ func (s *store) add(line []byte) {
 		s.lines = append(s.lines, append([]byte(nil), line...))
 	}
 	s.mu.Unlock()
+}
+
+// pace waits until the next line is due at the sink's rate.
+func (s *store) pace() {
+	s.mu.Lock()
+	if s.since.IsZero() {
+		s.since = time.Now()
+	}
+	due := s.since.Add(time.Duration(float64(s.paced) / s.rate * float64(time.Second)))
+	s.paced++
+	s.mu.Unlock()
+	if d := time.Until(due); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// configure applies opts to the store.
+func (s *store) configure(opts []Options) {
+	s.keep = len(opts) == 0 || !opts[0].CountOnly
+	if len(opts) > 0 {
+		s.rate = opts[0].LinesPerSecond
+	}
 }
 
 // Lines returns a copy of the list of lines received so far (each line
@@ -84,7 +115,7 @@ func StartTCP(addr string, opts ...Options) (*TCPSink, error) {
 		return nil, err
 	}
 	s := &TCPSink{ln: ln, conns: map[net.Conn]bool{}}
-	s.keep = len(opts) == 0 || !opts[0].CountOnly
+	s.configure(opts)
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -162,7 +193,7 @@ func StartUDP(addr string, opts ...Options) (*UDPSink, error) {
 	}
 	_ = c.SetReadBuffer(8 << 20)
 	s := &UDPSink{conn: c, done: make(chan struct{})}
-	s.keep = len(opts) == 0 || !opts[0].CountOnly
+	s.configure(opts)
 	go func() {
 		defer close(s.done)
 		buf := make([]byte, 65536)
@@ -216,7 +247,7 @@ func StartLumberjack(addr string, opts ...Options) (*LumberjackSink, error) {
 		return nil, err
 	}
 	s := &LumberjackSink{srv: srv, addr: ln.Addr().String(), done: make(chan struct{})}
-	s.keep = len(opts) == 0 || !opts[0].CountOnly
+	s.configure(opts)
 	go func() {
 		defer close(s.done)
 		for b := range srv.ReceiveChan() {

@@ -82,8 +82,14 @@ func run(n, size, many int, bin string, idle time.Duration) error {
 		return err
 	}
 	fmt.Printf("%d containers attached: logspout-route peak RSS %.1f MB (target <= 25)\n", many, rss)
+	if err := b.filesAgainstAPI(ctx, n, size); err != nil {
+		return err
+	}
 	if idle > 0 {
-		return b.idle(ctx, many, idle)
+		if err := b.idle(ctx, many, idle); err != nil {
+			return err
+		}
+		return b.idleSources(ctx, many, idle)
 	}
 	return nil
 }
@@ -261,13 +267,14 @@ type proc struct {
 	dir string
 }
 
-func (b *bench) startLSR(route string) (*proc, error) {
+func (b *bench) startLSR(route string, env ...string) (*proc, error) {
 	dir, err := os.MkdirTemp("", "lsr-bench-")
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(b.bin)
 	cmd.Env = append(os.Environ(), "ROUTE_URIS="+route, "PORT=off", "STATE_PATH="+filepath.Join(dir, "state.json"))
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -28,6 +28,9 @@ type Source struct {
 	TailSteps []string
 }
 
+// Name is how the log names this source.
+func (s *Source) Name() string { return "engine-api" }
+
 // Accepts takes every container: the daemon says no itself.
 func (s *Source) Accepts(*logs.ContainerInfo) bool { return true }
 

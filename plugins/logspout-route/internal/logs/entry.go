@@ -55,6 +55,8 @@ type Target interface {
 // on disk). The pump asks its sources in order and uses the first that
 // accepts a container.
 type Source interface {
+	// Name says which source reads a container, in the log.
+	Name() string
 	// Accepts reports whether this source can read the container's log.
 	Accepts(info *ContainerInfo) bool
 	// Open reads the container's log entries after from (every entry
@@ -81,4 +83,15 @@ type EntryReader interface {
 	// Unix ns and its data (valid until the next call). io.EOF at the end.
 	Next() (stream byte, ns int64, data []byte, err error)
 	Close() error
+}
+
+// FileReader is an EntryReader over the daemon's log files: it knows where
+// each entry ends, so its positions are exact.
+type FileReader interface {
+	EntryReader
+	// Resume is where to read again after the last entry Next returned.
+	Resume() FilePos
+	// Exact reports that reading began right after the position given to
+	// Open: no entry stamped at its time is read again, none is skipped.
+	Exact() bool
 }

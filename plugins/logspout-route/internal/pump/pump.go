@@ -96,6 +96,7 @@ type reader struct {
 	tail       int  // > 0: the next read takes only the last tail entries
 	unreadable bool // the daemon cannot read its log back: never try again
 	lagging    map[logs.Target]*lagState
+	src        string // name of the source the main reader used last
 }
 
 // lagState is a lagging route's own reader of a container.
@@ -457,10 +458,21 @@ func (p *Pump) firstRead(info *logs.ContainerInfo) time.Time {
 	return info.Created
 }
 
-// source is the first source that accepts the container.
-func (p *Pump) source(info *logs.ContainerInfo) logs.Source {
+// source is the first source that accepts the container. The log says
+// which one reads each container, and when that changes.
+func (p *Pump) source(r *reader, only logs.Target) logs.Source {
 	for _, s := range p.cfg.Sources {
-		if s.Accepts(info) {
+		if s.Accepts(r.c.Info) {
+			r.mu.Lock()
+			changed := only == nil && r.src != s.Name()
+			if changed {
+				r.src = s.Name()
+			}
+			r.mu.Unlock()
+			if changed {
+				p.log.WithField("container", short(r.c.ID)).WithField("name", r.c.Info.Name).
+					WithField("driver", r.c.Info.LogDriver).WithField("source", s.Name()).Info("reading container")
+			}
 			return s
 		}
 	}

@@ -31,7 +31,7 @@ func (p *Pump) stream(ctx context.Context, r *reader, follow bool, only logs.Tar
 		}
 		start, skip = dp, logs.Both(dp)
 	}
-	src := p.source(c.Info)
+	src := p.source(r, only)
 	if src == nil {
 		return fmt.Errorf("no source reads container %s", short(c.ID))
 	}
@@ -45,11 +45,20 @@ func (p *Pump) stream(ctx context.Context, r *reader, follow bool, only logs.Tar
 	if err != nil {
 		return err
 	}
+	file, _ := er.(logs.FileReader)
 	if follow && p.cfg.InactivityTimeout > 0 {
 		er = newWatchdog(er, p.cfg.InactivityTimeout)
 	}
 	defer er.Close()
 	d := &dispatcher{p: p, r: r, skip: skip, only: only}
+	if file != nil {
+		d.file = file
+		if file.Exact() {
+			// Reading resumes right after start: count on from it (each
+			// stream still skips what it delivered past start).
+			d.last = start
+		}
+	}
 	defer d.flush(ctx)
 	return d.run(ctx, er, follow, c.Info.Tty)
 }
@@ -79,6 +88,9 @@ func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty b
 		}
 		if err != nil {
 			return err
+		}
+		if d.file != nil {
+			d.filePos = d.file.Resume()
 		}
 		stream %= 3
 		if tty {
@@ -135,6 +147,10 @@ type dispatcher struct {
 	buf      []logs.Target
 	line     logs.Line
 	groups   *grouper
+	// file: the reader knows each entry's file position (file source);
+	// filePos is where to resume after the last entry read.
+	file    logs.FileReader
+	filePos logs.FilePos
 }
 
 type target struct {
@@ -150,7 +166,7 @@ func (d *dispatcher) emit(ctx context.Context, ns int64, stream byte, data []byt
 	if ns == d.last.NS {
 		n = d.last.N + 1
 	}
-	d.last = logs.Pos{NS: ns, N: n}
+	d.last = logs.Pos{NS: ns, N: n, File: d.filePos}
 	// Docker's `since` keeps lines stamped exactly at since: skip the ones
 	// already delivered, counted at that timestamp. Without this every
 	// resume repeats the boundary line(s).

@@ -48,47 +48,54 @@ type stateFile struct {
 // (when they differ: multiline groups) the earlier one in ts/n and each
 // stream's own in stdout/stderr.
 type stateEntry struct {
-	TS     string     `json:"ts"` // RFC3339Nano, Docker's own timestamp
-	N      uint32     `json:"n"`  // lines delivered at exactly TS
+	streamPos
 	Stdout *streamPos `json:"stdout,omitempty"`
 	Stderr *streamPos `json:"stderr,omitempty"`
 }
 
 type streamPos struct {
-	TS string `json:"ts"`
-	N  uint32 `json:"n"`
+	TS string `json:"ts"` // RFC3339Nano, Docker's own timestamp
+	N  uint32 `json:"n"`  // lines delivered at exactly TS
+	// Where the line ends in the daemon's log file (file source): device,
+	// inode, byte offset. The exact resume point; TS and N are the fallback
+	// (and what the Engine-API source resumes from).
+	Dev uint64 `json:"dev,omitempty"`
+	Ino uint64 `json:"ino,omitempty"`
+	Off int64  `json:"off,omitempty"`
+}
+
+func posOf(p logs.Pos) streamPos {
+	return streamPos{TS: string(logs.AppendRFC3339Nano(nil, p.NS)), N: p.N, Dev: p.File.Dev, Ino: p.File.Ino, Off: p.File.Off}
 }
 
 func encodeEntry(r logs.Streams) stateEntry {
-	m := r.Min()
-	e := stateEntry{TS: string(logs.AppendRFC3339Nano(nil, m.NS)), N: m.N}
+	e := stateEntry{streamPos: posOf(r.Min())}
 	if r[logs.StreamStdout] != r[logs.StreamStderr] {
-		o, x := r[logs.StreamStdout], r[logs.StreamStderr]
-		e.Stdout = &streamPos{TS: string(logs.AppendRFC3339Nano(nil, o.NS)), N: o.N}
-		e.Stderr = &streamPos{TS: string(logs.AppendRFC3339Nano(nil, x.NS)), N: x.N}
+		o, x := posOf(r[logs.StreamStdout]), posOf(r[logs.StreamStderr])
+		e.Stdout, e.Stderr = &o, &x
 	}
 	return e
 }
 
-func parsePos(ts string, n uint32) (logs.Pos, error) {
-	t, err := time.Parse(time.RFC3339Nano, ts)
+func parsePos(sp streamPos) (logs.Pos, error) {
+	t, err := time.Parse(time.RFC3339Nano, sp.TS)
 	if err != nil {
 		return logs.Pos{}, err
 	}
-	return logs.Pos{NS: t.UnixNano(), N: n}, nil
+	return logs.Pos{NS: t.UnixNano(), N: sp.N, File: logs.FilePos{Dev: sp.Dev, Ino: sp.Ino, Off: sp.Off}}, nil
 }
 
 func decodeEntry(e stateEntry) (logs.Streams, error) {
-	p, err := parsePos(e.TS, e.N)
+	p, err := parsePos(e.streamPos)
 	if err != nil {
 		return logs.Streams{}, err
 	}
 	r := logs.Both(p)
 	if e.Stdout != nil && e.Stderr != nil {
-		if r[logs.StreamStdout], err = parsePos(e.Stdout.TS, e.Stdout.N); err != nil {
+		if r[logs.StreamStdout], err = parsePos(*e.Stdout); err != nil {
 			return r, err
 		}
-		if r[logs.StreamStderr], err = parsePos(e.Stderr.TS, e.Stderr.N); err != nil {
+		if r[logs.StreamStderr], err = parsePos(*e.Stderr); err != nil {
 			return r, err
 		}
 	}

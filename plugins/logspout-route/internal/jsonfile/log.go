@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a Log.
@@ -48,11 +50,18 @@ type Log struct {
 	wake      chan struct{}
 
 	stateChanged atomic.Bool
+	readTS       atomic.Int64 // time of the newest entry read
 
 	mu     sync.Mutex
 	closed bool
 	files  []*file // held open: [0] is being read, the rest newer, in order
 	lost   int64   // entries of files let go unread, not yet reported
+	// dropped: first entry times of files let go unread (by the time, as a
+	// .gz copy of one has another inode).
+	dropped map[int64]bool
+	// creates counts the live files the daemon created since Open, added
+	// the files we took since: fewer added means one was missed.
+	creates, added int
 	// gap: the resume position's file was gone; entries between it and
 	// the oldest retained file could not be counted.
 	gap bool
@@ -109,6 +118,9 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 		l.Close()
 		return nil, fmt.Errorf("%s: no readable log file", l.dir)
 	}
+	l.mu.Lock()
+	l.added = 0 // count from here on, as creates does
+	l.mu.Unlock()
 	return l, nil
 }
 
@@ -141,6 +153,7 @@ func (l *Log) appendFile(fl *file) bool {
 		}
 	}
 	l.files = append(l.files, fl)
+	l.added++
 	l.trim()
 	return true
 }
@@ -152,6 +165,12 @@ func (l *Log) trim() {
 	for len(l.files) > l.opts.Keep+1 {
 		gone := l.files[1]
 		l.lost += countEntries(gone, 0)
+		if ts, ok := firstTS(gone); ok {
+			if l.dropped == nil {
+				l.dropped = map[int64]bool{}
+			}
+			l.dropped[ts] = true // resync must not take it back
+		}
 		gone.f.Close()
 		l.files = append(l.files[:1], l.files[2:]...)
 	}
@@ -170,23 +189,45 @@ func (l *Log) notify(name []byte, created bool) {
 	if created || name == nil {
 		// A rotation made a new live file (or events were lost): hold it
 		// now, before the daemon can rotate it away too.
-		if fl, err := openFile(filepath.Join(l.dir, l.base)); err == nil {
-			l.mu.Lock()
-			missed := false
-			if !l.closed {
-				missed = !l.appendFile(fl) && created
-			} else {
-				fl.f.Close()
+		l.mu.Lock()
+		if !l.closed {
+			if created {
+				l.creates++
 			}
-			if missed {
-				// A new live file we hold already: the daemon rotated twice
-				// before we looked, and the file between is a rotation now.
-				l.resync()
+			l.takeRotations()
+			if l.added < l.creates {
+				// A file came and went (rotated past max-file) before we
+				// could open it: its lines are lost, uncounted. Say so.
+				l.gap = true
+				l.added = l.creates
 			}
-			l.mu.Unlock()
 		}
+		l.mu.Unlock()
 	}
 	l.signal()
+}
+
+// takeRotations holds the files the daemon's rotations made (l.mu held).
+// It may have rotated more than once before we looked: the files between
+// are rotations now (.1, .1.gz). Then the live file, opened after them:
+// the newest.
+func (l *Log) takeRotations() {
+	l.resync()
+	if fl, err := openFile(filepath.Join(l.dir, l.base)); err == nil {
+		l.appendFile(fl)
+	}
+}
+
+// liveMoved reports that the live log is no longer the newest file held:
+// a rotation the watcher has not handled yet.
+func (l *Log) liveMoved() bool {
+	var st unix.Stat_t
+	if unix.Stat(filepath.Join(l.dir, l.base), &st) != nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.files) > 0 && l.files[len(l.files)-1].id.Ino != st.Ino
 }
 
 func (l *Log) signal() {
@@ -399,6 +440,9 @@ func (l *Log) NextEntry() (*Record, error) {
 		}
 		id := l.src.file.id
 		l.track(Pos{File: id, Off: start}, Pos{File: id, Off: end})
+		if l.rec.TS > l.readTS.Load() {
+			l.readTS.Store(l.rec.TS)
+		}
 		return &l.rec, nil
 	}
 }
@@ -479,6 +523,17 @@ func (l *Log) endOfFile() (more bool, err error) {
 	l.mu.Lock()
 	newer := len(l.files) > 1
 	l.mu.Unlock()
+	if !newer && !l.src.file.gz && l.liveMoved() {
+		// Rotated, and the watcher has not caught up: take the new files
+		// now rather than wait (a file rotated away before anyone opened
+		// it is lost).
+		l.mu.Lock()
+		if !l.closed {
+			l.takeRotations()
+		}
+		newer = len(l.files) > 1
+		l.mu.Unlock()
+	}
 	if !newer {
 		return false, l.checkTruncated()
 	}
@@ -543,17 +598,36 @@ func (l *Log) badEntry(start int64) error {
 // first entry's time: a .gz holds the same content as the plain file it
 // was made from) is held, in order (l.mu held).
 func (l *Log) resync() {
+	// A rotation under way renames files while they are listed and opened:
+	// when a listed file is gone, look again.
+	for range 3 {
+		if l.resyncOnce() {
+			break
+		}
+	}
+	l.trim()
+}
+
+// resyncOnce is one pass of resync; false when a listed file was gone.
+func (l *Log) resyncOnce() bool {
 	names, err := retained(l.dir, l.base)
 	if err != nil || len(l.files) == 0 {
-		return
+		return true
 	}
+	complete := true
 	firsts := make([]int64, len(l.files))
 	for i, fl := range l.files {
 		firsts[i], _ = firstTS(fl)
 	}
+	for ts := range l.dropped {
+		if ts <= firsts[0] {
+			delete(l.dropped, ts) // older than the file being read: skipped anyway
+		}
+	}
 	for _, name := range names {
 		fl, err := openFile(name)
 		if err != nil {
+			complete = false
 			continue
 		}
 		ts, ok := firstTS(fl)
@@ -564,15 +638,16 @@ func (l *Log) resync() {
 		}
 		l.files = append(l.files[:at], append([]*file{fl}, l.files[at:]...)...)
 		firsts = append(firsts[:at], append([]int64{ts}, firsts[at:]...)...)
+		l.added++
 	}
-	l.trim()
+	return complete
 }
 
 // insertAt is where fl goes among the held files, or -1 when it is held
 // already or older than the file being read.
 func (l *Log) insertAt(fl *file, ts int64, ok bool, firsts []int64) int {
-	if !ok || ts <= firsts[0] {
-		return -1
+	if !ok || ts <= firsts[0] || ts <= l.readTS.Load() || l.dropped[ts] {
+		return -1 // read already (the file being read may have no entry yet)
 	}
 	for i, have := range l.files {
 		if have.id == fl.id || firsts[i] == ts {
@@ -580,9 +655,63 @@ func (l *Log) insertAt(fl *file, ts int64, ok bool, firsts []int64) int {
 		}
 	}
 	for i := 1; i < len(firsts); i++ {
-		if ts < firsts[i] {
+		// A held file with no entry yet is the new live one: newer.
+		if firsts[i] == 0 || ts < firsts[i] {
 			return i
 		}
 	}
 	return len(l.files)
+}
+
+// holds reports whether l holds the file id.
+func (l *Log) holds(id FileID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, fl := range l.files {
+		if fl.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// filesFrom returns copies (own descriptors) of the files l holds from
+// the file id on, oldest first; nil when l does not hold id.
+func (l *Log) filesFrom(id FileID) []*file {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, fl := range l.files {
+		if fl.id != id {
+			continue
+		}
+		var out []*file
+		for _, g := range l.files[i:] {
+			if d, err := g.dup(); err == nil {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// prepend adds older files before the ones l holds (those it holds
+// already are dropped), and keeps them all.
+func (l *Log) prepend(files []*file) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var older []*file
+	for _, fl := range files {
+		held := false
+		for _, have := range l.files {
+			held = held || have.id == fl.id
+		}
+		if held {
+			fl.f.Close()
+			continue
+		}
+		older = append(older, fl)
+	}
+	l.files = append(older, l.files...)
+	l.opts.Keep = max(l.opts.Keep, len(l.files)-1)
 }

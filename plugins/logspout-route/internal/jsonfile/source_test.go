@@ -130,3 +130,53 @@ func TestFollowerStopsWhenDoneCloses(t *testing.T) {
 		t.Fatalf("watch kept after Close")
 	}
 }
+
+// A lagging route's reader starts where the main reader is, in a file the
+// daemon deleted meanwhile: it gets the main reader's copy, exactly.
+func TestSecondReaderSharesTheFilesTheFirstHolds(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	d := newDaemonLog(t, 1000, 2, false)
+	d.setRunning(true)
+	src := &Source{Dir: d.dir, Watcher: w}
+	first, err := src.Open(make(chan struct{}), d.id, Pos{}, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	d.write("stdout", "line 0\n")
+	d.write("stdout", "line 1\n")
+	var ns int64
+	for i := 0; i < 2; {
+		_, ts, _, err := first.Next()
+		if errors.Is(err, io.EOF) {
+			<-first.l.Wake()
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = ts
+		i++
+	}
+	at := first.Resume()
+	for i := 2; i < 100; i++ { // many rotations: the file of line 1 is deleted
+		d.write("stdout", fmt.Sprintf("line %d\n", i))
+		if i%5 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	second, err := src.Open(make(chan struct{}), d.id, at, ns, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	rest := drain(t, second)
+	if !second.Exact() || len(rest) == 0 || rest[0] != "line 2\n" {
+		t.Fatalf("exact %v, from %q", second.Exact(), rest[:min(1, len(rest))])
+	}
+}

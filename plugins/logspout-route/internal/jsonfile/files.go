@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // FileID names a file while it exists: device and inode.
@@ -56,6 +58,23 @@ func fileID(f *os.File) (FileID, int64, error) {
 		return FileID{}, 0, errors.New("no inode")
 	}
 	return FileID{Dev: uint64(sys.Dev), Ino: sys.Ino}, st.Size(), nil //nolint:unconvert // Dev is uint32 on some platforms
+}
+
+// dup is a copy of fl with its own descriptor.
+func (fl *file) dup() (*file, error) {
+	sc, err := fl.f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var fd int
+	var dupErr error
+	if err := sc.Control(func(old uintptr) { fd, dupErr = unix.FcntlInt(old, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, dupErr
+	}
+	return &file{id: fl.id, name: fl.name, f: os.NewFile(uintptr(fd), fl.name), gz: fl.gz}, nil
 }
 
 func openFile(path string) (*file, error) {

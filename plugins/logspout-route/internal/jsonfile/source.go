@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 )
 
 // Source opens containers' json-file logs under Dir (the daemon's
@@ -18,6 +19,9 @@ type Source struct {
 	// OnLost is told of entries let go unread (n) and of positions whose
 	// file was gone (gap: the entries in between could not be counted).
 	OnLost func(id string, n int64, gap bool)
+
+	mu   sync.Mutex
+	open map[string][]*Log // per container, the logs being read
 }
 
 // Readable reports whether container id's live log can be opened.
@@ -66,16 +70,23 @@ func (s *Source) Open(done <-chan struct{}, id string, from Pos, fromNS int64, f
 		return nil, err
 	}
 	f := &Follower{l: l, id: id, src: s, follow: follow, done: done, checkState: true}
+	s.track(id, l, true)
+	if !from.IsZero() && !l.holds(from.File) {
+		// A second reader of the container (a lagging route's) starting
+		// where the first one is: that reader may hold files the daemon
+		// has deleted since. Share them.
+		s.borrow(id, l, from.File)
+	}
 	if !from.IsZero() {
 		if f.exact, err = l.Seek(from, fromNS); err != nil {
-			l.Close()
+			f.Close()
 			return nil, err
 		}
 	}
 	if !f.exact && fromNS > 0 {
 		gap, err := l.SeekTime(fromNS)
 		if err != nil {
-			l.Close()
+			f.Close()
 			return nil, err
 		}
 		// The saved position's file is gone and the oldest retained entry
@@ -96,6 +107,7 @@ type Follower struct {
 	checkState bool
 	stopped    bool
 	resumeGap  bool
+	skip       int64 // entries still to skip (keepLast)
 }
 
 // ErrDone is returned by Next when done was closed.
@@ -108,6 +120,19 @@ func (f *Follower) Exact() bool { return f.exact }
 // Resume is where to start again after the last entry Next returned.
 func (f *Follower) Resume() Pos { return f.l.Resume() }
 
+// keepLast skips all but the last n entries retained now (logspout's TAIL
+// on a first attach).
+func (f *Follower) keepLast(n int) {
+	f.l.mu.Lock()
+	files := append([]*file(nil), f.l.files...)
+	f.l.mu.Unlock()
+	var total int64
+	for _, fl := range files {
+		total += countEntries(fl, 0)
+	}
+	f.skip = max(total-int64(n), 0)
+}
+
 // Next returns the next entry: stream, time, and its log text (a line
 // with its '\n' or a piece of one), valid until the next call. io.EOF at
 // the end: without follow the log's current end, with follow once the
@@ -115,6 +140,10 @@ func (f *Follower) Resume() Pos { return f.l.Resume() }
 func (f *Follower) Next() (byte, int64, []byte, error) {
 	for {
 		r, err := f.l.NextEntry()
+		if err == nil && f.skip > 0 {
+			f.skip--
+			continue
+		}
 		if err == nil {
 			return r.Stream, r.TS, r.Log, nil
 		}
@@ -162,6 +191,48 @@ func (f *Follower) reportLost() {
 // Close releases the files and the watch.
 func (f *Follower) Close() error {
 	f.reportLost()
+	f.src.track(f.id, f.l, false)
 	f.l.Close()
 	return nil
+}
+
+// track adds (or removes) a log being read.
+func (s *Source) track(id string, l *Log, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil {
+		s.open = map[string][]*Log{}
+	}
+	logs := s.open[id]
+	for i, have := range logs {
+		if have == l {
+			logs = append(logs[:i], logs[i+1:]...)
+			break
+		}
+	}
+	if add {
+		logs = append(logs, l)
+	}
+	if len(logs) == 0 {
+		delete(s.open, id)
+	} else {
+		s.open[id] = logs
+	}
+}
+
+// borrow gives l copies of the files another reader of id holds from the
+// file fid on.
+func (s *Source) borrow(id string, l *Log, fid FileID) {
+	s.mu.Lock()
+	others := append([]*Log(nil), s.open[id]...)
+	s.mu.Unlock()
+	for _, o := range others {
+		if o == l {
+			continue
+		}
+		if files := o.filesFrom(fid); len(files) > 0 {
+			l.prepend(files)
+			return
+		}
+	}
 }

@@ -167,12 +167,14 @@ func unquote(dst, p []byte) ([]byte, []byte, error) {
 }
 
 func indexQuoteOrEscape(p []byte) int {
-	for i, c := range p {
-		if c == '"' || c == '\\' {
-			return i
-		}
+	q := bytes.IndexByte(p, '"')
+	if q < 0 {
+		return -1
 	}
-	return -1
+	if e := bytes.IndexByte(p[:q], '\\'); e >= 0 {
+		return e
+	}
+	return q
 }
 
 // unescape decodes the escape at the start of p (p[0] == '\\'), appends it
