@@ -2,6 +2,10 @@ package jsonfile
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
 )
@@ -16,9 +20,20 @@ type LogsSource struct {
 // Name is how the log names this source.
 func (s LogsSource) Name() string { return "json-file" }
 
-// Accepts takes json-file containers whose live log file can be opened.
+// Accepts takes json-file containers whose live log file can be opened,
+// and keeps those it read once when their directory is gone (the
+// container was removed: the Engine API has nothing more to give either).
 func (s LogsSource) Accepts(info *logs.ContainerInfo) bool {
-	return info.LogDriver == "json-file" && s.Readable(info.ID)
+	if info.LogDriver != "json-file" {
+		return false
+	}
+	if s.Readable(info.ID) {
+		s.read.Store(info.ID, true)
+		return true
+	}
+	_, seen := s.read.LoadAndDelete(info.ID)
+	_, err := os.Stat(filepath.Join(s.Dir, info.ID))
+	return seen && errors.Is(err, fs.ErrNotExist)
 }
 
 // Open reads info's log after from: exactly from its file position when

@@ -22,6 +22,7 @@ type Source struct {
 
 	mu   sync.Mutex
 	open map[string][]*Log // per container, the logs being read
+	read sync.Map          // container ids read from files (LogsSource)
 }
 
 // Readable reports whether container id's live log can be opened.
