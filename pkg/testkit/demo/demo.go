@@ -58,11 +58,8 @@ type run struct {
 	began time.Time
 	// log collects every step's output, to check that no secret leaked.
 	log strings.Builder
-	// logspoutID is logspout-route's container; logRoutes how it runs.
+	// logspoutID is logspout-route's container.
 	logspoutID string
-	logRoutes  logRoutes
-	// promises are the checks the pipeline file asks for.
-	promises promises
 	// warmCache: the daemon's build cache held the app's cache mount
 	// before the build (it built the app before), so BuildKit must reuse.
 	warmCache bool

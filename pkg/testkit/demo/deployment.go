@@ -96,25 +96,18 @@ func (r *run) startLogspout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.logRoutes = logRoutes{multiline: multilineRoutes, files: fileSource}
+	// Both routes are multiline+ (logspout's MULTILINE_* defaults: indented
+	// lines continue a group), and json-file logs are read from the daemon's
+	// containers directory, mounted read-only.
 	filter := "filter.labels=" + appLabel + ":" + r.docker.runID
-	prefix := ""
-	if r.logRoutes.multiline {
-		prefix = "multiline+"
+	routes := "multiline+logstash+tcp://" + r.sandbox.json.Addr() + "?" + filter + ",multiline+beats://" + r.sandbox.beats.Addr() + "?" + filter
+	dir, err := r.containersDir(ctx)
+	if err != nil {
+		return err
 	}
-	routes := prefix + "logstash+tcp://" + r.sandbox.json.Addr() + "?" + filter + "," + prefix + "beats://" + r.sandbox.beats.Addr() + "?" + filter
-	env := map[string]string{"ROUTE_URIS": routes, "PORT": strconv.Itoa(port), "HTTP_BIND_ADDRESS": "127.0.0.1"}
-	binds := map[string]string{"/var/run/docker.sock": "/var/run/docker.sock"}
-	mounts := ""
-	if r.logRoutes.files {
-		dir, err := r.containersDir(ctx)
-		if err != nil {
-			return err
-		}
-		binds[dir] = containersMount + ":ro"
-		env["CONTAINERS_DIR"] = containersMount
-		mounts = " -v " + dir + ":" + containersMount + ":ro -e CONTAINERS_DIR=" + containersMount
-	}
+	env := map[string]string{"ROUTE_URIS": routes, "PORT": strconv.Itoa(port), "HTTP_BIND_ADDRESS": "127.0.0.1", "CONTAINERS_DIR": containersMount}
+	binds := map[string]string{"/var/run/docker.sock": "/var/run/docker.sock", dir: containersMount + ":ro"}
+	mounts := " -v " + dir + ":" + containersMount + ":ro -e CONTAINERS_DIR=" + containersMount
 	r.say("logspout-route: docker run -d --network host%s -e ROUTE_URIS=%s lightship/logspout-route", mounts, routes)
 	r.logspoutID, err = r.docker.start(ctx, spec{
 		Name: "logspout-route", Image: "lightship/logspout-route:latest", Network: "host",
@@ -123,19 +116,8 @@ func (r *run) startLogspout(ctx context.Context) error {
 	return err
 }
 
-// What logspout-route is asked to do (each waits for its feature on main).
-const (
-	// multilineRoutes: both routes are multiline+ (logspout's MULTILINE_* defaults).
-	multilineRoutes = true
-	// fileSource: the daemon's containers directory is mounted read-only and
-	// logspout-route reads json-file logs from disk (CONTAINERS_DIR).
-	fileSource = false
-	// containersMount is where that directory is mounted.
-	containersMount = "/var/lib/docker/containers"
-)
-
-// logRoutes is how the demo runs logspout-route.
-type logRoutes struct{ multiline, files bool }
+// containersMount is where logspout-route sees the daemon's containers directory.
+const containersMount = "/var/lib/docker/containers"
 
 // containersDir is the daemon's <DockerRootDir>/containers.
 func (r *run) containersDir(ctx context.Context) (string, error) {

@@ -47,26 +47,17 @@ func traceWhole(evs []event) bool {
 		strings.Contains(evs[0].Message, traceFrame) && strings.Contains(evs[0].Message, traceCause)
 }
 
-// traceArrived: every line of the trace reached both sinks (as one event
-// each when the routes are multiline+).
+// traceArrived: the whole trace reached both sinks as one event each.
 func (r *run) traceArrived() bool {
-	js, bs := traceEvents(r.sandbox.json.Lines()), traceEvents(r.sandbox.beats.Lines())
-	if r.logRoutes.multiline {
-		return traceWhole(js) && traceWhole(bs)
-	}
-	return len(js) > 0 && len(bs) > 0
+	return traceWhole(traceEvents(r.sandbox.json.Lines())) && traceWhole(traceEvents(r.sandbox.beats.Lines()))
 }
 
 // reportTrace shows how the stack trace arrived and fails when a
 // multiline+ route split it.
 func (r *run) reportTrace() error {
 	js, bs := traceEvents(r.sandbox.json.Lines()), traceEvents(r.sandbox.beats.Lines())
-	how := "plain routes: one event per line"
-	if r.logRoutes.multiline {
-		how = "multiline+ routes"
-	}
-	fmt.Fprintf(r.out, "\n[ELK] the app's start-up stack trace (%s): %d event(s) at the Logstash JSON sink, %d at the lumberjack sink\n",
-		how, len(js), len(bs))
+	fmt.Fprintf(r.out, "\n[ELK] the app's start-up stack trace (multiline+ routes): %d event(s) at the Logstash JSON sink, %d at the lumberjack sink\n",
+		len(js), len(bs))
 	if len(js) > 0 {
 		fmt.Fprintf(r.out, "  stream %s, message:\n", js[0].Stream)
 		for _, l := range strings.Split(js[0].Message, "\n") {
@@ -76,7 +67,7 @@ func (r *run) reportTrace() error {
 	if len(js) == 0 || len(bs) == 0 {
 		return errors.New("logs: the app's stack trace did not reach both sinks")
 	}
-	if r.logRoutes.multiline && !(traceWhole(js) && traceWhole(bs)) {
+	if !traceWhole(js) || !traceWhole(bs) {
 		return fmt.Errorf("logs: the multiline+ routes split the stack trace: %d events at the JSON sink, %d at the lumberjack sink, want 1 whole trace each", len(js), len(bs))
 	}
 	return nil
@@ -85,9 +76,6 @@ func (r *run) reportTrace() error {
 // reportSource shows which source logspout-route read the app's container
 // from, and fails unless it is the container's json-file log on disk.
 func (r *run) reportSource(ctx context.Context, appID string) error {
-	if !r.logRoutes.files {
-		return nil
-	}
 	rc, err := r.docker.cli.ContainerLogs(ctx, r.logspoutID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
 		return fmt.Errorf("logs: logspout-route's own log: %w", err)

@@ -30,7 +30,6 @@ func (r *run) pipeline(ctx context.Context, ready func() error) error {
 	if err != nil {
 		return fmt.Errorf("scripts/demo/.drone.yml: %w", err)
 	}
-	r.promises = promisesOf(ps)
 	var failed []string
 	for _, p := range ps {
 		for i, s := range p.Steps {
@@ -111,28 +110,4 @@ func (i indent) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-// promises are what scripts/demo/.drone.yml asks for beyond the 2018
-// pipeline; the report checks each one it asks for.
-type promises struct {
-	// buildkit: the build step passes a build secret (secrets_from_env).
-	buildkit bool
-	// kube: a deploy step names Kubernetes workloads.
-	kube bool
-}
-
-func promisesOf(ps []droneyaml.Pipeline) promises {
-	var p promises
-	for _, pl := range ps {
-		for _, s := range pl.Steps {
-			if _, ok := s.Settings["secrets_from_env"]; ok && s.Name == buildStepName {
-				p.buildkit = true
-			}
-			if _, ok := s.Settings["workloads"]; ok {
-				p.kube = true
-			}
-		}
-	}
-	return p
 }

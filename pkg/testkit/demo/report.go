@@ -21,16 +21,8 @@ func (r *run) report(ctx context.Context) error {
 	if err := result.Read(r.workspace, "docker-build", &built); err != nil {
 		return errors.Join(fmt.Errorf("docker-build left no result: %w", err), r.reportRancher(), r.reportWeCom())
 	}
-	errs := []error{r.reportRegistry(ctx, built)}
-	if r.promises.buildkit {
-		errs = append(errs, r.reportBuildKit(ctx), r.reportSecret(ctx, built.Digest))
-	}
-	errs = append(errs, r.reportRancher())
-	if r.promises.kube {
-		errs = append(errs, r.reportKube(built.Digest))
-	}
-	errs = append(errs, r.reportWeCom(), r.reportLogs(ctx))
-	return errors.Join(errs...)
+	return errors.Join(r.reportRegistry(ctx, built), r.reportBuildKit(ctx), r.reportSecret(ctx, built.Digest),
+		r.reportRancher(), r.reportKube(built.Digest), r.reportWeCom(), r.reportLogs(ctx))
 }
 
 func (r *run) reportRegistry(ctx context.Context, built result.Build) error {
