@@ -200,7 +200,8 @@ func TestRotationWithSlowSinkEveryKeptLineArrivesOnce(t *testing.T) {
 			if lost > 0 && !strings.Contains(p.out.String(), "rotated away") {
 				t.Errorf("%d lines rotated away, nothing logged", lost)
 			}
-			t.Logf("kept on disk %d, arrived %d, rotated away (counted) %d", len(kept), len(counts), lost)
+			t.Logf("kept on disk %d, arrived %d, rotated away (counted) %d; route read %d, shipped %d", len(kept), len(counts), lost,
+				metric(t, p.addr, "logspout_route_lines_read_total"), metric(t, p.addr, "logspout_route_lines_shipped_total"))
 		})
 	}
 }
