@@ -32,7 +32,7 @@ const sinkDocs = "\n## Kafka: `kafka://broker1:9092,broker2:9092/topic`\n\n" +
 	"answered 429 or 5xx are sent again, alone; any other item error (a mapping error, 400) is logged\n" +
 	"with the container's name, counted in `lines_failed_total` and skipped, never retried. Route options:\n\n" +
 	"| option | meaning |\n|---|---|\n" +
-	"| `index=` | a data stream (default `logs-docker-default`) or an index; a per-container template (`logs-{{.Container.Name}}`) and Logstash's dated pattern `%{+yyyy.MM.dd}` (the line's UTC date) are allowed |\n" +
+	"| `index=` | a data stream (default `logs-docker-default`) or an index; a per-container template (`logs-{{.Container.Name}}`: `/` dropped, characters an index name cannot hold become `_`, lowercased) and Logstash's dated pattern `%{+yyyy.MM.dd}` (the line's UTC date) are allowed |\n" +
 	"| `bulk_size=` / `bulk_bytes=` | a request is sent at 1000 documents or 5 MB, whichever first |\n" +
 	"| `linger=` | a partial request is sent after this long (default 200ms) |\n" +
 	"| `workers=` | requests in flight (default 2) |\n" +

@@ -119,7 +119,7 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 10 * time.Second
 	}
-	idx, _ := sink.NewContainerTemplate("index", cfg.Index, nil)
+	idx, _ := sink.NewContainerTemplate("index", cfg.Index, cleanIndex)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg.TLS
 	tr.MaxIdleConnsPerHost = cfg.Workers
@@ -250,10 +250,26 @@ func (t *Transport) item(r *sink.Record) item {
 
 func (t *Transport) indexFor(c *sink.Container, ns int64) string {
 	name := t.index.For(c)
-	if !strings.Contains(name, "%{+") {
-		return name
+	if strings.Contains(name, "%{+") {
+		name = expandDate(name, time.Unix(0, ns).UTC())
 	}
-	return expandDate(name, time.Unix(0, ns).UTC())
+	return strings.ToLower(name) // index names are lowercase
+}
+
+// cleanIndex makes a template's result a legal index name: '/' (Docker's
+// name starts with one) goes, the other characters Elasticsearch refuses
+// become '_'.
+func cleanIndex(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '/':
+			return -1
+		case strings.ContainsRune(`\*?"<>| ,#:`, r):
+			return '_'
+		}
+		return r
+	}, strings.TrimSpace(s))
+	return strings.TrimLeft(s, "-_+")
 }
 
 // expandDate replaces Logstash's %{+yyyy.MM.dd} with the line's UTC date
