@@ -25,8 +25,9 @@ on a container, ` + "`EXCLUDE_LABEL(S)`" + `, ` + "`ALLOW_TTY`" + `, ` + "`BACKL
 a path; ` + "`ca_cert`" + `/` + "`skip_verify`" + ` for the server side). Every log driver is attached: when the daemon
 cannot read a container's log back (driver ` + "`none`" + `, or a driver without dual logging) that is logged
 once at info and counted in ` + "`logspout_route_unreadable_containers_total`" + `. A TTY entry without
-a newline is shipped as it is. ` + "`INACTIVITY_TIMEOUT`" + ` re-attaches a followed stream silent that long
-from its exact position (nothing lost, nothing twice). ` + "`TAIL=N`" + ` applies to a container seen for the
+a newline is shipped as it is. ` + "`INACTIVITY_TIMEOUT`" + ` re-attaches a followed Engine-API stream silent that
+long from its exact position (nothing lost, nothing twice); json-file logs read from disk cannot hang
+and are not cut. ` + "`TAIL=N`" + ` applies to a container seen for the
 first time (no saved position): its last N entries, however old. Not supported: the WebSocket
 form of ` + "`/logs`" + `.
 

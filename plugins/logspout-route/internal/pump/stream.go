@@ -46,7 +46,10 @@ func (p *Pump) stream(ctx context.Context, r *reader, follow bool, only logs.Tar
 		return err
 	}
 	file, _ := er.(logs.FileReader)
-	if follow && p.cfg.InactivityTimeout > 0 {
+	if follow && p.cfg.InactivityTimeout > 0 && file == nil {
+		// A daemon's follow can hang (moby#23913); a file reader cannot, and
+		// its positions advance with every entry it returns, so it is not
+		// cut by the watchdog.
 		er = newWatchdog(er, p.cfg.InactivityTimeout)
 	}
 	defer er.Close()
