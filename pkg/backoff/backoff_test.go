@@ -2,6 +2,7 @@ package backoff
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -30,7 +31,7 @@ func TestExponentialStaysInItsJitteredBand(t *testing.T) {
 func TestSleepEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := Sleep(ctx, time.Hour); err != context.Canceled {
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Sleep = %v, want context.Canceled", err)
 	}
 	if err := Sleep(context.Background(), time.Millisecond); err != nil {

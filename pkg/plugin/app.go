@@ -168,28 +168,33 @@ func (a App) preRegisterSecrets(env Environ, flags []cli.Flag, args []string, re
 		if !slices.ContainsFunc(names, func(n string) bool { return slices.Contains(a.Secrets, n) }) {
 			continue
 		}
-		if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
-			for _, name := range ef.GetEnvVars() {
-				if v, ok := env.Lookup(name); ok {
-					addSecret(red, v)
-				}
+		for _, name := range envVarsOf(f) {
+			if v, ok := env.Lookup(name); ok {
+				addSecret(red, v)
 			}
 		}
-		for i := 1; i < len(args); i++ {
-			if args[i] == "--" {
-				break
-			}
-			for _, n := range names {
-				for _, dash := range []string{"-", "--"} {
-					if v, ok := strings.CutPrefix(args[i], dash+n+"="); ok {
-						addSecret(red, v)
-					} else if args[i] == dash+n && i+1 < len(args) {
-						addSecret(red, args[i+1])
-					}
+		for _, v := range argValues(args, names) {
+			addSecret(red, v)
+		}
+	}
+}
+
+// argValues returns the values args give the flag of these names
+// (-name=v, --name=v, -name v, --name v), up to "--".
+func argValues(args, names []string) []string {
+	var out []string
+	for i := 1; i < len(args) && args[i] != "--"; i++ {
+		for _, n := range names {
+			for _, dash := range []string{"-", "--"} {
+				if v, ok := strings.CutPrefix(args[i], dash+n+"="); ok {
+					out = append(out, v)
+				} else if args[i] == dash+n && i+1 < len(args) {
+					out = append(out, args[i+1])
 				}
 			}
 		}
 	}
+	return out
 }
 
 // ambientSecrets are variables the CI itself may hand a step that hold
@@ -368,4 +373,31 @@ func (a App) Docs() []byte {
 		Notes:       a.Notes,
 		Params:      docsgen.FromFlags(flags, a.Secrets, a.Required),
 	}.Render()
+}
+
+// CheckNames reports names in Secrets or Required that are not flags: a
+// renamed flag would otherwise silently stop being masked or documented.
+func (a App) CheckNames() error {
+	var common Common
+	known := map[string]bool{}
+	for _, f := range append(append([]cli.Flag{}, a.Flags...), common.flags()...) {
+		for _, n := range f.Names() {
+			known[n] = true
+		}
+	}
+	var bad []string
+	for _, list := range []struct {
+		field string
+		names []string
+	}{{"Secrets", a.Secrets}, {"Required", a.Required}} {
+		for _, n := range list.names {
+			if !known[n] {
+				bad = append(bad, fmt.Sprintf("%s names %q", list.field, n))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: not a flag: %s", a.Name, strings.Join(bad, ", "))
+	}
+	return nil
 }

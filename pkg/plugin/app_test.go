@@ -681,3 +681,17 @@ func TestCommonTLSSettingsReachTheHTTPClient(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretsAndRequiredNameFlags(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(nil)
+	if err := app.CheckNames(); err != nil {
+		t.Fatal(err)
+	}
+	app.Secrets = append(app.Secrets, "passwd")
+	app.Required = []string{"repo", "log_level", "repository"}
+	err := app.CheckNames()
+	if err == nil || !strings.Contains(err.Error(), `Secrets names "passwd"`) || !strings.Contains(err.Error(), `Required names "repository"`) || strings.Contains(err.Error(), "log_level") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -134,7 +134,7 @@ func (h *harborClient) explainRefusedPush(ctx context.Context, pushErr error) er
 	ok, err := h.projectExists(ctx)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w (and %v)", pushErr, err)
+		return fmt.Errorf("%w (and %w)", pushErr, err)
 	case !ok:
 		return fmt.Errorf("%w: Harbor project %q does not exist (Harbor reports a missing project as unauthorized)", pushErr, h.plan.Project)
 	default:
@@ -173,7 +173,9 @@ type artifact struct {
 }
 
 // severityRank orders Harbor's severities; the threshold names map onto it.
-var severityRank = map[string]int{"none": 0, "unknown": 1, "negligible": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+func severityRank() map[string]int {
+	return map[string]int{"none": 0, "unknown": 1, "negligible": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+}
 
 // scan starts a vulnerability scan of digest, waits for it, prints the
 // summary and fails when findings reach the threshold.
@@ -273,17 +275,17 @@ func (h *harborClient) judge(ov scanOverview, digest string) error {
 		fmt.Fprintf(w, "Total\t%d (fixable %d)\n", ov.Summary.Total, ov.Summary.Fixable)
 	}
 	_ = w.Flush()
-	threshold := severityRank[h.plan.Severity]
+	threshold := severityRank()[h.plan.Severity]
 	if threshold == 0 {
 		return nil
 	}
 	var over []string
 	for s, n := range counts {
-		if n > 0 && severityRank[strings.ToLower(s)] >= threshold {
+		if n > 0 && severityRank()[strings.ToLower(s)] >= threshold {
 			over = append(over, fmt.Sprintf("%d %s", n, s))
 		}
 	}
-	if ov.Summary == nil && severityRank[strings.ToLower(ov.Severity)] >= threshold {
+	if ov.Summary == nil && severityRank()[strings.ToLower(ov.Severity)] >= threshold {
 		over = append(over, "overall severity "+ov.Severity)
 	}
 	if len(over) > 0 {

@@ -98,7 +98,9 @@ type HarborPlan struct {
 // lookupFunc reads the environment (build_args_from_env).
 type lookupFunc func(string) (string, bool)
 
-var severities = []string{"none", "low", "medium", "high", "critical"}
+func severities() []string {
+	return []string{"none", "low", "medium", "high", "critical"}
+}
 
 // buildPlan validates the settings against the build metadata and returns
 // the plan. Every error is a *plugin.SettingsError naming the setting.
@@ -378,8 +380,8 @@ func planHarbor(p *Plan, s *Settings, named reference.Named) error {
 	if sev == "" {
 		sev = "critical"
 	}
-	if !contains(severities, sev) {
-		return plugin.Invalid("harbor_severity", "%q must be one of %s", s.HarborSeverity, strings.Join(severities, ", "))
+	if !contains(severities(), sev) {
+		return plugin.Invalid("harbor_severity", "%q must be one of %s", s.HarborSeverity, strings.Join(severities(), ", "))
 	}
 	if s.HarborScanInterval <= 0 {
 		return plugin.Invalid("harbor_scan_interval", "%s must be positive", s.HarborScanInterval)

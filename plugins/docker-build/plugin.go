@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
@@ -102,71 +103,10 @@ const example = `build_step:
   tag: [dev]
   dockerfile: Dockerfile`
 
-const notes = `## Notes
-
-- The plugin talks to the Docker daemon of the host: mount the socket
-  (` + "`-v /var/run/docker.sock:/var/run/docker.sock`" + `, a trusted Drone repository or a
-  runner volume) or set ` + "`DOCKER_HOST`" + `. No privileged docker-in-docker is needed.
-- The build runs on the daemon's BuildKit (` + "`POST /build?version=2`" + ` with a BuildKit session on
-  the daemon's ` + "`/session`" + ` endpoint, as the docker CLI did before buildx). The plan says which
-  builder runs and why: the classic builder is used with ` + "`buildkit: false`" + `, with ` + "`squash`" + `, and
-  for daemons without BuildKit (API older than 1.39, a Windows daemon, or ` + "`Builder-Version: 1`" + `).
-- The session serves the context and the Dockerfile (BuildKit applies ` + "`.dockerignore`" + `; the
-  Dockerfile travels apart), answers registry credential requests with ` + "`username`" + `/` + "`password`" + `
-  for the push registry and every ` + "`auths`" + ` entry of ` + "`config`" + ` (private ` + "`FROM`" + `, ` + "`cache_from`" + ` and
-  ` + "`# syntax=`" + ` images), and offers ` + "`secret`" + `, ` + "`secrets_from_env`" + `, ` + "`secrets_from_file`" + ` to ` + "`RUN --mount=type=secret`" + `
-  and ` + "`ssh_agent_key`" + ` / ` + "`ssh`" + ` to ` + "`RUN --mount=type=ssh`" + `. Secrets never reach
-  a layer, the history, the config, the log or the result file. Secret and ssh mounts are not
-  part of BuildKit's cache key: a step cached with one secret is not re-run when it changes.
-- Progress is BuildKit's plain printer (` + "`#5 [2/3] RUN ...`" + `, ` + "`#5 CACHED`" + `, ` + "`#5 DONE 0.3s`" + `), one
-  JSON entry per line under ` + "`log_format: json`" + `. A failing step ends the run with exit 1, the
-  step's command and its last output lines.
-- Classic builder: the context is sent as a tar honouring ` + "`.dockerignore`" + ` (the Dockerfile and
-  ` + "`.dockerignore`" + ` travel in it and stay out of the image), logins go as ` + "`X-Registry-Config`" + `.
-- The registry login check and the Harbor project check run beside the build; a failure
-  cancels the build.
-- On the host's daemon other builds run beside this one: each tag is pointed at this run's
-  image right before its push, and the pushed digest is checked to be this image's.
-- ` + "`insecure`" + `: the pushing daemon decides whether it may speak plain HTTP. Loopback
-  registries (127.0.0.0/8) always may; any other host must be listed in the daemon's
-  ` + "`insecure-registries`" + ` (` + "`/etc/docker/daemon.json`" + `), or its CA placed in
-  ` + "`/etc/docker/certs.d/<host:port>/ca.crt`" + `.
-- ` + "`mirror`" + `: Docker Hub images named in ` + "`FROM`" + ` (every stage, build arguments
-  substituted) are pulled through the mirror and tagged under their own names before the
-  build, which then does not pull again.
-- ` + "`auto_tag`" + `: a git tag v1.2.3 gives 1, 1.2, 1.2.3 (0.9.1 gives 0.9, 0.9.1; a pre-release
-  only its full version); a push to the default branch gives latest. Any other branch or pull
-  request is built but not pushed, and the log says so. ` + "`default_tag`/`default_tags`" + `
-  are 0.8-era aliases of ` + "`auto_tag`" + `.
-- Tags Docker cannot hold (a ` + "`+`" + `, more than 128 characters) stop the run before the build.
-- Results: ` + "`.lightship/docker-build.json`" + ` holds ` + "`repo`, `tags`, `digest`, `image_id`, `registry`" + `
-  and ` + "`written_by`" + `, the build that wrote it (repository, build number, commit SHA and pipeline
-  start time, from ` + "`DRONE_*`" + ` or ` + "`CI_*`" + `). rancher-upgrade deploys ` + "`repo@digest`" + ` from it only when
-  ` + "`written_by`" + ` is the build it runs in, so a file committed by mistake or restored from a cache is
-  never deployed. A Drone card is written when ` + "`DRONE_CARD_PATH`" + ` is set.
-- Harbor never creates projects on push and answers a push to a missing project with the
-  same "unauthorized" as bad credentials. When a push is refused, the plugin asks Harbor's
-  API whether the project exists and says which case it is. Project robot accounts
-  (` + "`robot$<project>+<name>`" + `) cannot create projects: use a system robot or create it once by hand.
-- Harbor's API is called with Basic auth on every request and no cookies (Harbor's CSRF check
-  refuses a client that keeps its session cookie).
-
-## Differences from plugins/docker
-
-- No docker-in-docker: the host's daemon builds (BuildKit when it has one), so ` + "`storage_driver`" + `,
-  ` + "`mtu`" + `, ` + "`bip`" + `, ` + "`daemon_off`" + `, ` + "`ipv6`" + `, ` + "`debug`" + ` and other dockerd settings do not apply.
-- ` + "`secrets_from_env`" + ` items are ` + "`id=ENV_NAME`" + ` (the variable is read from the step's environment) and
-  a missing variable stops the run (exit 2) instead of building with an empty secret.
-- ` + "`ssh`" + ` forwards the step's ` + "`SSH_AUTH_SOCK`" + ` read-only (sign only); ` + "`ssh_agent_key`" + ` is served by an
-  agent inside the plugin, never written to disk.
-- With BuildKit, pushed images carry inline cache metadata (` + "`BUILDKIT_INLINE_CACHE=1`" + `, unless set)
-  so ` + "`cache_from`" + ` works on the next build; ` + "`cache_from`" + ` images are not pulled into the daemon's store.
-- ` + "`squash`" + ` runs on the classic builder (BuildKit has no squash) and needs an experimental daemon.
-- ` + "`tags`" + ` win over the ` + "`.tags`" + ` file, which is read only when ` + "`tags`" + ` is unset; ` + "`auto_tag`" + ` wins over both.
-- Purge removes this run's tags (BuildKit leaves no step images; the classic builder's dangling
-  step images are removed too). BuildKit's build cache is the daemon's and is not pruned.
-- Secrets, ssh and private base images need credentials in the step: the daemon's own
-  ` + "`~/.docker/config.json`" + ` is not read.`
+// notes is DOCS.md's notes: Markdown in notes.md, embedded.
+//
+//go:embed notes.md
+var notes string
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
@@ -179,7 +119,7 @@ func newApp(version string) plugin.App {
 		Secrets:     []string{"password", "config", "buildkit_key", "ssh_agent_key"},
 		Required:    []string{"repo"},
 		Example:     example,
-		Notes:       notes + remoteNotes,
+		Notes:       notes,
 		Version:     version,
 		Plugin:      s,
 	}

@@ -226,31 +226,3 @@ func pemOrFile(v string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-const remoteNotes = `
-
-## BuildKit farm (buildkit_host)
-
-- With ` + "`buildkit_host`" + ` the build runs on that buildkitd (BuildKit's own client, the
-  Dockerfile frontend ` + "`dockerfile.v0`" + `) and buildkitd pushes the image itself; no Docker
-  daemon is needed and none is contacted. ` + "`tcp://`" + ` speaks TLS when ` + "`ca_cert`" + `,
-  ` + "`skip_verify`" + ` or ` + "`buildkit_cert`/`buildkit_key`" + ` (mTLS) is set, plain gRPC otherwise;
-  ` + "`unix://`" + ` is a local socket. An unreachable buildkitd fails the step (exit 1) within
-  ` + "`buildkit_timeout`" + `, naming the address.
-- ` + "`platforms`" + `: one build, one image index pushed under every tag. The result file's
-  ` + "`digest`" + ` is the index's (what rancher-upgrade deploys) and ` + "`platforms`" + ` lists each
-  platform's manifest digest. ` + "`FROM scratch`" + ` images and cross-compiled binaries need no
-  emulation; ` + "`RUN`" + ` for a platform buildkitd does not run natively needs QEMU binfmt on the
-  buildkitd host (the log says which platforms those are).
-- ` + "`cache_from`" + ` / ` + "`cache_to`" + ` take BuildKit's forms
-  (` + "`type=registry,ref=harbor.company.com/proj/app:cache,mode=max`" + `; a plain image name
-  means ` + "`type=registry,ref=<name>`" + `). The step's credentials are offered for the push
-  registry, so cache in the same registry needs nothing more.
-- Tags, ` + "`push_retries`" + ` (a repeated build reuses buildkitd's cache and only pushes again),
-  Harbor project checks and scans (an index is scanned platform by platform: Harbor does not
-  scan an index itself), ` + "`dry_run`" + ` (built, nothing pushed) and the result file
-  work as on the daemon path. ` + "`squash`" + ` is refused; ` + "`mirror`" + ` is ignored (configure
-  mirrors in buildkitd.toml); ` + "`purge`" + ` has nothing to remove.
-- ` + "`insecure`" + `: buildkitd pushes with plain HTTP or an unverified certificate
-  (` + "`registry.insecure`" + `); 127.0.0.0/8 registries always may. Pulling ` + "`FROM`" + ` images
-  from such a registry is buildkitd's own configuration (` + "`[registry.\"host\"] http = true`" + `).`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net/url"
@@ -115,34 +116,10 @@ const example = `rancher:
   timeout: 600
   confirm: true`
 
-const notes = `## How it upgrades
-
-Rancher 1.6 (v2-beta): the stack and service are looked up by name; a service an earlier run left
-` + "`upgraded`" + ` is finished first (` + "`finish_previous`" + `), a transition in progress is waited out. The
-upgrade sends the service's own launchConfig back unchanged (unknown fields such as ` + "`secrets`" + `
-byte for byte) except ` + "`imageUuid`" + ` and the merged labels. The plugin prints the plan, one line per state
-change while it polls, then a summary. At ` + "`upgraded`" + ` it finishes the upgrade (` + "`confirm`" + `) and waits
-for ` + "`active`" + `. On ` + "`transitioning=error`" + ` (a failed health check) or timeout it cancels the upgrade when
-needed, rolls back, waits for ` + "`active`" + ` and exits 1.
-
-Rancher 2.x (v3): the workload ` + "`deployment:<namespace>:<name>`" + ` gets the new image by a PUT of its own JSON;
-the plugin waits until the new generation is observed and updated, available and desired replicas agree
-(as ` + "`kubectl rollout status`" + `), fails on ` + "`ProgressDeadlineExceeded`" + `, and then restores the previous image.
-The same image is rolled out again with the ` + "`redeploy`" + ` action.
-
-Each service's outcome is written to ` + "`.lightship/rancher-upgrade.json`" + ` (and a Drone card where
-` + "`DRONE_CARD_PATH`" + ` is set): ` + "`finished`" + `, ` + "`upgraded`" + ` (confirm false), ` + "`rolled-back`" + `, ` + "`failed`" + `, ` + "`skipped`" + `.
-
-## Which image: docker_image or this build's docker-build result
-
-Without ` + "`docker_image`" + ` the plugin deploys ` + "`repo@digest`" + ` from ` + "`.lightship/docker-build.json`" + `, and only
-when that file's ` + "`written_by`" + ` record is this build: the repository (` + "`DRONE_REPO`" + ` / ` + "`CI_REPO`" + `), build
-number, commit SHA and, where both have it, the pipeline start time must all match. A file from another
-build (committed by mistake, restored from a cache volume, left by a docker-build step that ` + "`when:`" + `
-skipped) or one without a record exits 2 naming ` + "`docker_image`" + `, which build wrote it and which build
-this is, before any Rancher API is called: set ` + "`docker_image`" + ` to deploy an image explicitly. Run
-outside any CI (a plain ` + "`docker run`" + ` without ` + "`DRONE_*`" + ` / ` + "`CI_*`" + `), the file is used with a warning
-that it was not checked.`
+// notes is DOCS.md's notes: Markdown in notes.md, embedded.
+//
+//go:embed notes.md
+var notes string
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
@@ -155,7 +132,7 @@ func newApp(version string) plugin.App {
 		Secrets:     []string{"access_key", "secret_key", "token", "kubernetes_token", "kubeconfig"},
 		Required:    nil, // service (Rancher) or workloads (Kubernetes): see the notes
 		Example:     example,
-		Notes:       notes + kubeNotes,
+		Notes:       notes,
 		Version:     version,
 		Plugin:      s,
 	}

@@ -463,7 +463,9 @@ func (u *v2) wait(ctx context.Context, ref string, sv *v2Service, what string, d
 }
 
 // stable states need no waiting before an upgrade decision.
-var v2Stable = map[string]bool{"active": true, "inactive": true, "upgraded": true, "canceled-upgrade": true}
+func v2Stable() map[string]bool {
+	return map[string]bool{"active": true, "inactive": true, "upgraded": true, "canceled-upgrade": true}
+}
 
 // preflight brings a service to a state the upgrade can start from:
 // waits out transitions, finishes an upgrade left upgraded and rolls back one
@@ -499,7 +501,7 @@ func (u *v2) preflight(ctx context.Context, ref string, sv *v2Service) (*v2Servi
 				if sv.Transitioning == "error" {
 					return false, fmt.Errorf("%s: %s", sv.State, orDefault(sv.TransitioningMessage, "transitioning=error"))
 				}
-				return v2Stable[sv.State] && sv.Transitioning != "yes", nil
+				return v2Stable()[sv.State] && sv.Transitioning != "yes", nil
 			})
 			if err != nil {
 				return sv, fmt.Errorf("before upgrading: %w", err)
@@ -569,7 +571,7 @@ func (u *v2) recover(ctx context.Context, st *step, sv *v2Service, cause error, 
 	fmt.Fprintf(u.env.Stdout, "  %s: upgrade failed (%v); rolling back\n", st.Ref, cause)
 	err := u.rollback(ctx, st.Ref, sv)
 	if err != nil {
-		return st.outcome(outcomeFailed, state, fmt.Errorf("upgrade failed: %w; rollback failed: %v", cause, err), time.Since(t0))
+		return st.outcome(outcomeFailed, state, fmt.Errorf("upgrade failed: %w; rollback failed: %w", cause, err), time.Since(t0))
 	}
 	return st.outcome(outcomeRolledBack, "active", fmt.Errorf("upgrade failed: %w; rolled back to %s", cause, st.OldImage), time.Since(t0))
 }

@@ -90,7 +90,7 @@ func (u *v3) prepare(ctx context.Context, t target) (*step, error) {
 		var c v2Collection
 		q := url.Values{"namespaceId": {t.Group}}
 		if lerr := u.api.call(ctx, "GET", u.root+"/projects/"+u.project+"/workloads?"+q.Encode(), nil, &c); lerr != nil {
-			return nil, fmt.Errorf("deployment %s not found (listing the namespace: %v)", t, lerr)
+			return nil, fmt.Errorf("deployment %s not found (listing the namespace: %w)", t, lerr)
 		}
 		return nil, fmt.Errorf("deployment %q not found in namespace %s of project %s; workloads: %s", t.Name, t.Group, u.project, strings.Join(names(c.Data), ", "))
 	}
@@ -307,7 +307,7 @@ func (u *v3) run(ctx context.Context, st *step, link string) Outcome {
 	}
 	fmt.Fprintf(u.env.Stdout, "  %s: upgrade failed (%v); restoring %s\n", st.Ref, err, old.Image)
 	if rerr := u.restore(ctx, st.Ref, link, idx, old.Image, old.ImagePullPolicy); rerr != nil {
-		return fail(w.State, fmt.Errorf("upgrade failed: %w; restoring %s failed: %v", err, old.Image, rerr))
+		return fail(w.State, fmt.Errorf("upgrade failed: %w; restoring %s failed: %w", err, old.Image, rerr))
 	}
 	return st.outcome(outcomeRolledBack, "active", fmt.Errorf("upgrade failed: %w; restored %s", err, old.Image), time.Since(t0))
 }

@@ -122,7 +122,7 @@ func (s *job) Message(m drone.Metadata, lookup func(string) (string, bool)) (Pla
 
 	titleSrc, titleSetting := s.Title, "title"
 	if titleSrc == "" {
-		titleSrc, titleSetting = defaults[c.lang]["title"], "title (default)"
+		titleSrc, titleSetting = defaults()[c.lang]["title"], "title (default)"
 	}
 	title, err := render(titleSetting, titleSrc, d, rc)
 	if err != nil {
@@ -160,7 +160,7 @@ func (s *job) body(mt string, d TemplateData, rc renderContext) (text string, cu
 	case s.Description != "":
 		setting, src = "description", s.Description
 	default:
-		text, err = render("default "+mt+" template", defaults[s.cfg.lang][mt], d, rc)
+		text, err = render("default "+mt+" template", defaults()[s.cfg.lang][mt], d, rc)
 		return strings.TrimSpace(text), false, err
 	}
 	text, err = render(setting, src, d, rc)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -136,58 +137,10 @@ report-deploy:
   when:
     status: [failure]`
 
-const notes = `## Targets
-
-- **App message** (message/send) when ` + "`corpid`, `corp_secret` and `agent_id`" + ` are set. The token from
-  gettoken is kept for the run and fetched once more if WeCom answers 40014/42001/41001.
-  ` + "`to_user`" + ` defaults to ` + "`@all`" + ` (as clem109/drone-wechat does) only when ` + "`to_user`, `to_party` and `to_tag`" + `
-  are all empty: setting a department or tag alone does not also send to everyone.
-- **Group robot** (webhook/send) for each ` + "`webhook`" + ` key. A full URL is accepted only as
-  ` + "`https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...`" + `; anything else is refused.
-
-Both may be configured; each gets the message. A robot receives at most 20 messages a minute, and
-WeCom silently drops app messages beyond 30 per member per minute.
-
-## Templates
-
-` + "`title`, `description`, `message`, `template_file`, `template_success`, `template_failure` and `msg_url`" + ` are Go
-text/templates over the build: ` + "`{{ .Repo.Slug }}` `{{ .Repo.Name }}` `{{ .Build.Number }}` `{{ .Build.Link }}` `{{ .Build.Event }}`\n`{{ .Build.FailedSteps }}` `{{ .Commit.SHA }}` `{{ .Commit.Branch }}` `{{ .Commit.Title }}` `{{ .Commit.Body }}` `{{ .Commit.Message }}`\n`{{ .Commit.Author }}` (name) `{{ .Commit.Author.Email }}` `{{ .Commit.Link }}` `{{ .Tag.Name }}` `{{ .Stage.Name }}` `{{ .Status }}`\n`{{ .Title }}` (the rendered title) `{{ .URL }}` (the rendered msg_url)" + `.
-Helpers, named as in drone-template-lib: ` + "`uppercasefirst uppercase lowercase truncate since datetime duration success failure short urlencode contains replace join`" + `;
-` + "`{{ if success }}`" + ` tests the reported status, ` + "`{{ datetime .Build.Started \"2006-01-02 15:04\" }}`" + ` formats in ` + "`timezone`" + `.
-
-` + "`${DRONE_*}` and `${CI_*}`" + ` references are expanded too (for ` + "`docker run`" + `, where no CI substitutes them);
-no other variable is expanded, and netrc credentials never are. ` + "`$${X}`" + ` stands for a literal ` + "`${X}`" + `.
-Values are inserted as text, never parsed as templates; a commit message holding ` + "`{{`" + ` that the CI
-already pasted into a setting (Drone substitutes ` + "`${DRONE_COMMIT_MESSAGE}`" + ` itself) is shown as written.
-A template that does not parse or run exits 2 naming the setting.
-
-Body precedence: ` + "`template_success`/`template_failure`" + ` (by status), ` + "`message`, `template_file`, `description`" + `, then the
-default message (` + "`lang`" + ` zh or en, status in colour). For text and markdown an explicit ` + "`title`" + ` becomes the first line.
-
-Limits are enforced after rendering, in UTF-8 bytes, cutting on a character (and tag) boundary and
-ending with …: title 128, description 512, text 2048, app markdown 2048, robot markdown 4096,
-btntxt 4 characters. A link longer than 2048 bytes is refused (a cut link is a broken link).
-
-## Status
-
-` + "`status`" + ` wins; else failure when any of DRONE_BUILD_STATUS / CI_PIPELINE_STATUS / DRONE_STAGE_STATUS says so or
-DRONE_FAILED_STEPS / DRONE_FAILED_STAGES is not empty (the failed steps are named in the default message).
-Woodpecker's CI_PIPELINE_STATUS has long read success even for failing pipelines: on Woodpecker use one
-step with ` + "`when: status: [failure]`" + ` and ` + "`status: failure`" + `. ` + "`only_on: changed`" + ` compares with
-DRONE_PREV_BUILD_STATUS / CI_PREV_PIPELINE_STATUS and sends when the previous status is unknown.
-
-## Errors and security
-
-Every answer's errcode is checked. -1 and 45033, HTTP 5xx and network errors are retried with backoff
-(` + "`retries`" + `); any other errcode fails the step with its meaning (60020: the runner's IP is not in the app's
-trusted IPs; 81013: no valid recipient). invaliduser / invalidparty / invalidtag are warnings.
-` + "`fail_on_error: false`" + ` turns failures into warnings (exit 0).
-The corp secret, the access token and robot keys go only to ` + "`api_base`" + ` (https://qyapi.weixin.qq.com), which must be
-https unless it is a loopback address; redirects are not followed; request URLs never appear in output,
-and every form of those secrets is masked. ` + "`dry_run`" + ` prints the requests with secrets masked and sends nothing.
-The outcome is written to ` + "`.lightship/wechat-notify.json`" + ` in the workspace, and as a Drone card where
-DRONE_CARD_PATH is set. A message/send retried after a network error may arrive twice: set
-` + "`enable_duplicate_check`" + ` if that matters. App markdown is not shown in the WeChat-side workbench.`
+// notes is DOCS.md's notes: Markdown in notes.md, embedded.
+//
+//go:embed notes.md
+var notes string
 
 func newApp(version string) plugin.App {
 	s := &Settings{}

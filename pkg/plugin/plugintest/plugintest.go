@@ -73,11 +73,15 @@ func ClearEnv(t testing.TB) {
 	}
 }
 
-// CheckDocs fails when the committed DOCS.md at path differs from what the
+// CheckDocs fails when a name in app.Secrets or app.Required is not a
+// flag (App.CheckNames), or when the committed DOCS.md at path differs from what the
 // app's flags generate. With LIGHTSHIP_UPDATE_DOCS=1 it rewrites the file
 // instead (make docs).
 func CheckDocs(t testing.TB, app plugin.App, path string) {
 	t.Helper()
+	if err := app.CheckNames(); err != nil {
+		t.Fatal(err)
+	}
 	want := app.Docs()
 	if os.Getenv("LIGHTSHIP_UPDATE_DOCS") == "1" {
 		if err := os.WriteFile(path, want, 0o644); err != nil {

@@ -203,7 +203,7 @@ func waitListening(addr string, exited chan error) error {
 		select {
 		case werr := <-exited:
 			exited <- werr
-			return fmt.Errorf("exited before listening: %v", werr)
+			return fmt.Errorf("exited before listening: %w", werr)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -51,13 +51,15 @@ type Pipeline struct {
 	Steps []Step
 }
 
-// reserved08 are the step keys of Drone 0.8 that are not plugin settings.
-var reserved08 = map[string]bool{
-	"image": true, "commands": true, "command": true, "secrets": true, "when": true,
-	"environment": true, "volumes": true, "privileged": true, "pull": true, "group": true,
-	"network_mode": true, "detach": true, "entrypoint": true, "shm_size": true, "devices": true,
-	"dns": true, "extra_hosts": true, "failure": true, "depends_on": true, "labels": true,
-	"tmpfs": true, "ulimits": true, "mem_limit": true, "ports": true,
+// reserved08 returns the step keys of Drone 0.8 that are not plugin settings.
+func reserved08() map[string]bool {
+	return map[string]bool{
+		"image": true, "commands": true, "command": true, "secrets": true, "when": true,
+		"environment": true, "volumes": true, "privileged": true, "pull": true, "group": true,
+		"network_mode": true, "detach": true, "entrypoint": true, "shm_size": true, "devices": true,
+		"dns": true, "extra_hosts": true, "failure": true, "depends_on": true, "labels": true,
+		"tmpfs": true, "ulimits": true, "mem_limit": true, "ports": true,
+	}
 }
 
 // Parse substitutes build variables into text (Drone's envsubst), then reads
@@ -140,7 +142,7 @@ func step08(name string, raw map[string]any) (Step, error) {
 		return s, err
 	}
 	for k, v := range raw {
-		if !reserved08[k] {
+		if !reserved08()[k] {
 			s.Settings[k] = v
 		}
 	}

@@ -353,11 +353,13 @@ func (h *Harbor) serveRegistry(w http.ResponseWriter, r *http.Request) {
 	h.Registry.Handler().ServeHTTP(w, r)
 }
 
-var (
-	projectNamePattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	metadataKeys       = map[string]bool{"public": true, "auto_scan": true, "enable_content_trust": true, "enable_content_trust_cosign": true,
+var projectNamePattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+
+// metadataKeys are the project metadata keys Harbor knows.
+func metadataKeys() map[string]bool {
+	return map[string]bool{"public": true, "auto_scan": true, "enable_content_trust": true, "enable_content_trust_cosign": true,
 		"prevent_vul": true, "severity": true, "reuse_sys_cve_allowlist": true, "auto_sbom_generation": true, "retention_id": true}
-)
+}
 
 func (h *Harbor) serveAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", strconv.FormatInt(time.Now().UnixNano(), 36))
@@ -479,7 +481,7 @@ func (h *Harbor) createProject(w http.ResponseWriter, r *http.Request, user stri
 				for mk, mv := range m {
 					s, isStr := mv.(string)
 					switch {
-					case !metadataKeys[mk]:
+					case !metadataKeys()[mk]:
 						err = fmt.Errorf("metadata.%s is not a ProjectMetadata field", mk)
 					case !isStr:
 						err = fmt.Errorf("metadata.%s must be a string, got %T", mk, mv)

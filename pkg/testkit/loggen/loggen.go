@@ -51,7 +51,7 @@ func Build(ctx context.Context, cli *client.Client) (*Image, error) {
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build loggen: %v: %s", err, out)
+		return nil, fmt.Errorf("build loggen: %w: %s", err, out)
 	}
 	exe, err := os.ReadFile(bin)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/elastic/go-lumber/lj"
-	lumberlog "github.com/elastic/go-lumber/log"
 	lumber "github.com/elastic/go-lumber/server/v2"
 )
 
@@ -140,10 +139,10 @@ func (s *TCPSink) accept() {
 			r := bufio.NewReaderSize(c, 256<<10)
 			for {
 				line, err := r.ReadSlice('\n')
-				if err == bufio.ErrBufferFull {
+				if errors.Is(err, bufio.ErrBufferFull) {
 					// A long line: gather it whole.
 					full := append([]byte(nil), line...)
-					for err == bufio.ErrBufferFull {
+					for errors.Is(err, bufio.ErrBufferFull) {
 						line, err = r.ReadSlice('\n')
 						full = append(full, line...)
 					}
@@ -275,15 +274,6 @@ func (s *LumberjackSink) Close() error {
 	<-s.done
 	return err
 }
-
-// go-lumber's logger is a global read by its goroutines: set it once, here.
-func init() { lumberlog.Logger = quiet{} }
-
-type quiet struct{}
-
-func (quiet) Printf(string, ...interface{}) {}
-func (quiet) Println(...interface{})        {}
-func (quiet) Print(...interface{})          {}
 
 // SeqCounts counts, per sequence number, the lines containing
 // "<prefix> <seq> " (loggen's format; inside JSON the text is unchanged).

@@ -238,24 +238,26 @@ func (sv *service) begin(s *Server, through, to string, b Behavior) {
 }
 
 // serviceActions lists the actions valid in each state (api/rancher.md 1.3, 1.5).
-var serviceActions = map[string][]string{
-	"active":            {"upgrade", "restart", "deactivate", "remove", "update", "addservicelink", "removeservicelink", "setservicelinks"},
-	"inactive":          {"activate", "upgrade", "remove", "update", "addservicelink", "removeservicelink", "setservicelinks"},
-	"activating":        {"upgrade", "update", "remove"},
-	"upgrading":         {"cancelupgrade", "update"},
-	"upgraded":          {"finishupgrade", "rollback", "remove", "update"},
-	"finishing-upgrade": {"cancelupgrade", "update"},
-	"canceled-upgrade":  {"rollback", "continueupgrade", "finishupgrade", "remove", "update"},
-	"canceling-upgrade": {"update"},
-	"rolling-back":      {"update"},
-	"restarting":        {"update"},
-	"deactivating":      {"update"},
-	"removing":          {},
-	"removed":           {},
+func serviceActions() map[string][]string {
+	return map[string][]string{
+		"active":            {"upgrade", "restart", "deactivate", "remove", "update", "addservicelink", "removeservicelink", "setservicelinks"},
+		"inactive":          {"activate", "upgrade", "remove", "update", "addservicelink", "removeservicelink", "setservicelinks"},
+		"activating":        {"upgrade", "update", "remove"},
+		"upgrading":         {"cancelupgrade", "update"},
+		"upgraded":          {"finishupgrade", "rollback", "remove", "update"},
+		"finishing-upgrade": {"cancelupgrade", "update"},
+		"canceled-upgrade":  {"rollback", "continueupgrade", "finishupgrade", "remove", "update"},
+		"canceling-upgrade": {"update"},
+		"rolling-back":      {"update"},
+		"restarting":        {"update"},
+		"deactivating":      {"update"},
+		"removing":          {},
+		"removed":           {},
+	}
 }
 
 func (sv *service) allowed(action string) bool {
-	for _, a := range serviceActions[sv.state] {
+	for _, a := range serviceActions()[sv.state] {
 		if a == action && a != "update" {
 			return true
 		}
@@ -298,7 +300,7 @@ func (s *Server) stackJSON(st *stack, base string) map[string]any {
 func (s *Server) serviceJSON(sv *service, base string) map[string]any {
 	self := s.projectBase(base) + "/services/" + sv.id
 	actions := map[string]any{}
-	for _, a := range serviceActions[sv.state] {
+	for _, a := range serviceActions()[sv.state] {
 		actions[a] = self + "/?action=" + a
 	}
 	var msg any

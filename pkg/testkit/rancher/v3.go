@@ -70,7 +70,7 @@ func (s *Server) AddWorkload(namespace, name string, wl Workload) (string, error
 		return "", fmt.Errorf("rancher fake: workload %s/%s must be a JSON object", namespace, name)
 	}
 	if err := checkWorkloadObject(obj); err != nil {
-		return "", fmt.Errorf("rancher fake: workload %s/%s: %v", namespace, name, err)
+		return "", fmt.Errorf("rancher fake: workload %s/%s: %w", namespace, name, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -83,7 +83,7 @@ func (s *Server) AddWorkload(namespace, name string, wl Workload) (string, error
 	w := &workload{id: id, ns: namespace, name: name, obj: map[string]json.RawMessage{}, generation: 1, observed: 1,
 		state: "active", trans: "no", created: s.opts.Now()}
 	for k, v := range obj {
-		if !v3ReadOnly[k] {
+		if !v3ReadOnly()[k] {
 			w.obj[k] = compact(v)
 		}
 	}
@@ -134,12 +134,14 @@ func (s *Server) WorkloadStatus(namespace, name string) (WorkloadStatus, error) 
 	return WorkloadStatus{}, fmt.Errorf("rancher fake: no workload %s/%s", namespace, name)
 }
 
-// v3ReadOnly are the fields Rancher computes; a PUT ignores them.
-var v3ReadOnly = map[string]bool{
-	"id": true, "type": true, "baseType": true, "links": true, "actions": true, "state": true,
-	"transitioning": true, "transitioningMessage": true, "deploymentStatus": true, "namespaceId": true,
-	"projectId": true, "name": true, "created": true, "createdTS": true, "uuid": true, "creatorId": true,
-	"publicEndpoints": true, "workloadMetrics": true,
+// v3ReadOnly returns the fields Rancher computes; a PUT ignores them.
+func v3ReadOnly() map[string]bool {
+	return map[string]bool{
+		"id": true, "type": true, "baseType": true, "links": true, "actions": true, "state": true,
+		"transitioning": true, "transitioningMessage": true, "deploymentStatus": true, "namespaceId": true,
+		"projectId": true, "name": true, "created": true, "createdTS": true, "uuid": true, "creatorId": true,
+		"publicEndpoints": true, "workloadMetrics": true,
+	}
 }
 
 func checkWorkloadObject(obj map[string]json.RawMessage) error {
@@ -320,7 +322,7 @@ func (s *Server) routeV3(r *http.Request, base, rest string) (reply, error) {
 		before := w.template()
 		obj := map[string]json.RawMessage{}
 		for k, v := range body {
-			if !v3ReadOnly[k] {
+			if !v3ReadOnly()[k] {
 				obj[k] = compact(v)
 			}
 		}

@@ -78,8 +78,6 @@ type Registry struct {
 	requests []Request
 }
 
-var quietOnce sync.Once
-
 // New builds a registry handler without listening: Handler serves it (the
 // Harbor fake mounts it under /v2/). Close releases it.
 func New(ctx context.Context, o Options) (*Registry, error) {
@@ -88,11 +86,10 @@ func New(ctx context.Context, o Options) (*Registry, error) {
 	}
 	// The handlers log every request through logrus' standard logger at info
 	// level; keep test output readable.
-	quietOnce.Do(func() {
-		if logrus.StandardLogger().GetLevel() == logrus.InfoLevel {
-			logrus.StandardLogger().SetLevel(logrus.FatalLevel)
-		}
-	})
+	// (The level is stored atomically: setting it again is harmless.)
+	if logrus.StandardLogger().GetLevel() == logrus.InfoLevel {
+		logrus.StandardLogger().SetLevel(logrus.FatalLevel)
+	}
 	conf := &configuration.Configuration{
 		Storage: configuration.Storage{
 			"inmemory":    configuration.Parameters{},
@@ -323,16 +320,18 @@ func (m Manifest) Image() (ImageManifest, error) {
 	return im, err
 }
 
-var manifestTypes = []string{
-	"application/vnd.docker.distribution.manifest.v2+json",
-	"application/vnd.oci.image.manifest.v1+json",
-	"application/vnd.docker.distribution.manifest.list.v2+json",
-	"application/vnd.oci.image.index.v1+json",
+func manifestTypes() []string {
+	return []string{
+		"application/vnd.docker.distribution.manifest.v2+json",
+		"application/vnd.oci.image.manifest.v1+json",
+		"application/vnd.docker.distribution.manifest.list.v2+json",
+		"application/vnd.oci.image.index.v1+json",
+	}
 }
 
 // Manifest returns the manifest of repo at ref (a tag or a digest).
 func (r *Registry) Manifest(ctx context.Context, repo, ref string) (Manifest, error) {
-	rec, err := r.get(ctx, http.MethodGet, "/v2/"+repo+"/manifests/"+ref, manifestTypes...)
+	rec, err := r.get(ctx, http.MethodGet, "/v2/"+repo+"/manifests/"+ref, manifestTypes()...)
 	if err != nil {
 		return Manifest{}, err
 	}

@@ -129,7 +129,9 @@ func (s *Server) messageSend(r *http.Request, body []byte) reply {
 		"unlicenseduser": "", "msgid": m.MsgID, "response_code": "rc-" + m.MsgID}
 }
 
-var appTypes = []string{"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown", "miniprogram_notice", "template_card"}
+func appTypes() []string {
+	return []string{"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown", "miniprogram_notice", "template_card"}
+}
 
 func (s *Server) decodeAppMessage(body []byte) (Message, error) {
 	m := Message{API: APIMessageSend, Raw: append(json.RawMessage(nil), body...)}
@@ -142,7 +144,7 @@ func (s *Server) decodeAppMessage(body []byte) (Message, error) {
 		return m, err
 	}
 	known := false
-	for _, t := range appTypes {
+	for _, t := range appTypes() {
 		known = known || t == mt
 	}
 	if !known {

@@ -363,44 +363,46 @@ func (s *Server) checkToken(r *http.Request) int {
 
 // Meaning returns WeCom's meaning of an errcode (api/wecom.md §3).
 func Meaning(code int) string {
-	if m, ok := meanings[code]; ok {
+	if m, ok := meanings()[code]; ok {
 		return m
 	}
 	return fmt.Sprintf("errcode %d", code)
 }
 
-var meanings = map[int]string{
-	-1:    "system busy",
-	0:     "ok",
-	40001: "invalid credential (secret)",
-	40008: "invalid message type",
-	40013: "invalid corpid",
-	40014: "invalid access_token",
-	40031: "invalid user list",
-	40056: "invalid agentid",
-	40074: "news message not support safe",
-	41001: "access_token missing",
-	41002: "corpid missing",
-	41004: "corpsecret missing",
-	41011: "agentid missing",
-	41016: "title missing",
-	41033: "description missing",
-	42001: "access_token expired",
-	43001: "require GET method",
-	43004: "require POST method",
-	44004: "text content is empty",
-	45002: "content size out of limit",
-	45009: "api freq out of limit",
-	45033: "api concurrent out of limit",
-	48002: "api forbidden",
-	50002: "user out of range",
-	60020: "not allow to access from your ip",
-	81013: "user & party & tag all invalid",
-	82001: "party, user, tag all empty",
-	82004: "invalid message content",
-	93000: "invalid webhook url",
-	93004: "robot disabled",
-	93008: "robot not in group",
+func meanings() map[int]string {
+	return map[int]string{
+		-1:    "system busy",
+		0:     "ok",
+		40001: "invalid credential (secret)",
+		40008: "invalid message type",
+		40013: "invalid corpid",
+		40014: "invalid access_token",
+		40031: "invalid user list",
+		40056: "invalid agentid",
+		40074: "news message not support safe",
+		41001: "access_token missing",
+		41002: "corpid missing",
+		41004: "corpsecret missing",
+		41011: "agentid missing",
+		41016: "title missing",
+		41033: "description missing",
+		42001: "access_token expired",
+		43001: "require GET method",
+		43004: "require POST method",
+		44004: "text content is empty",
+		45002: "content size out of limit",
+		45009: "api freq out of limit",
+		45033: "api concurrent out of limit",
+		48002: "api forbidden",
+		50002: "user out of range",
+		60020: "not allow to access from your ip",
+		81013: "user & party & tag all invalid",
+		82001: "party, user, tag all empty",
+		82004: "invalid message content",
+		93000: "invalid webhook url",
+		93004: "robot disabled",
+		93008: "robot not in group",
+	}
 }
 
 // errBad is a refusal found while decoding a body.
@@ -471,13 +473,15 @@ func Render(m Message) string {
 	return b.String()
 }
 
-var htmlText = strings.NewReplacer(
-	`<div class="gray">`, "", `<div class="highlight">`, "» ", `<div class="normal">`, "",
-	"</div>", "\n", "<br>", "\n", "<br/>", "\n", "<br />", "\n",
-)
+func htmlText() *strings.Replacer {
+	return strings.NewReplacer(
+		`<div class="gray">`, "", `<div class="highlight">`, "» ", `<div class="normal">`, "",
+		"</div>", "\n", "<br>", "\n", "<br/>", "\n", "<br />", "\n",
+	)
+}
 
 func renderHTML(s string) string {
-	s = htmlText.Replace(s)
+	s = htmlText().Replace(s)
 	// <a href="u">t</a> reads as "t (u)".
 	for {
 		i := strings.Index(s, `<a href="`)
