@@ -7,6 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # and html/template (-0.4 MB).
 BUILD_TAGS := urfave_cli_no_docs,grpcnotrace
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 # -race doubles run time; the Docker-heavy suites stay within CI's budget with it.
 GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 # docker-build's daemon tests that run a second time on the classic builder, one at a time
@@ -14,7 +15,7 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 30m
 DOCKER_BUILD_BOTH := ^Test(BuildPushes|BuildErrors|WrongPassword|PushSurvives|DryRun|AutoTagOnFeature|Mirror|CacheFrom|PushOfAMoved|TargetArgs|DockerfileOutside|Purge|SeedStep|Harbor)
 export VERSION
 
-.PHONY: all build cross dist images demo deps test unit docs lint fmt-check vet staticcheck standalone bench clean
+.PHONY: all build cross dist images demo deps test unit docs lint fmt-check vet staticcheck golangci-lint standalone bench clean
 all: build
 
 build: $(addprefix bin/,$(PLUGINS))
@@ -91,7 +92,7 @@ demo: images
 docs:
 	@for p in $(PLUGINS); do (cd plugins/$$p && LIGHTSHIP_UPDATE_DOCS=1 go test -count=1 -run '^TestDocsUpToDate$$' .) || exit 1; done
 
-lint: fmt-check vet staticcheck standalone
+lint: fmt-check vet staticcheck golangci-lint standalone
 
 # standalone: each module also builds outside the workspace (its replace => ../../pkg).
 standalone:
@@ -105,6 +106,11 @@ vet:
 
 staticcheck:
 	@for m in $(MODULES); do (cd $$m && go run $(STATICCHECK) ./...) || exit 1; done
+
+# golangci-lint: .golangci.yml's rules (no package state or init, no stored
+# contexts, errors.Is/As, short functions, no duplicated blocks) in every module.
+golangci-lint:
+	@for m in $(MODULES); do (cd $$m && go run $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
 
 # bench: figures, never pass/fail on time. Go benchmarks of every module,
 # then each scripted load run under scripts/bench/.

@@ -232,6 +232,7 @@ func planTags(p *Plan, s *Settings, meta drone.Metadata) error {
 	return nil
 }
 
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func planBuild(p *Plan, s *Settings, meta drone.Metadata, lookup lookupFunc) error {
 	b := &p.Build
 	ctxDir, err := filepath.Abs(s.Context)

@@ -54,6 +54,8 @@ type streamResult struct {
 // the way the docker CLI shows it without a terminal: build output as is,
 // pull/push status once per layer and state (no progress bars). The first
 // in-band error ends it.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func readStream(r io.Reader, out io.Writer) (streamResult, error) {
 	var res streamResult
 	dec := json.NewDecoder(r)

@@ -12,6 +12,7 @@ const exampleStep = `# Usually a host daemon (Rancher global service), not a pip
     state_path: /var/lib/logspout-route/state.json
 `
 
+//nolint:dupl // two DOCS notes splices; to become embedded Markdown (issue 15)
 const docsNotes = `## Compatibility with gliderlabs/logspout
 
 Configured like logspout: ` + "`ROUTE_URIS`" + ` (or a route URI as the first argument), ` + "`LOGSPOUT=ignore`" + `

@@ -137,6 +137,8 @@ func metric(t *testing.T, addr, name string) int64 {
 // lines/s. Every line the daemon kept on disk arrives once; lines rotated
 // away before they were read are counted in /metrics and logged; the
 // read and the lost add up to every line written.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func TestRotationWithSlowSinkEveryKeptLineArrivesOnce(t *testing.T) {
 	for _, compress := range []string{"false", "true"} {
 		t.Run("compress="+compress, func(t *testing.T) {
@@ -313,6 +315,8 @@ func TestSwitchingSourcesAcrossARestartLosesAndRepeatsNothing(t *testing.T) {
 // TestMixedHostShipsEveryReadableContainerOnceThroughItsSource: json-file
 // (files), local (Engine API), none (nothing to read) and journald (only
 // where the daemon has it) side by side.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func TestMixedHostShipsEveryReadableContainerOnceThroughItsSource(t *testing.T) {
 	dir := containersDir(t)
 	r := newTestRun(t)

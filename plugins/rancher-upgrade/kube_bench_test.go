@@ -13,6 +13,8 @@ import (
 // watch, by polling every second, and reports how long after the fake
 // completed the rollout the plugin had finished (notice-ms) and how many
 // requests it sent after its patch (requests/op). Figures, not pass/fail.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func BenchmarkKubeRolloutNotice(b *testing.B) {
 	for _, noWatch := range []bool{false, true} {
 		name := "watch"

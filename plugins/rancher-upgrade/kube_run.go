@@ -376,6 +376,8 @@ func (errNoWatch) Error() string { return "watch not available" }
 
 // watch follows both watches; a watch the server ends is opened again
 // from where it stopped.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func (r *kubeRollout) watch(ctx context.Context, changes []containerChange, judge func(kobject) (bool, error)) error {
 	secs := func() int64 {
 		if dl, ok := ctx.Deadline(); ok {

@@ -278,6 +278,8 @@ type upgradePlan struct {
 // buildUpgrade makes the upgrade action's body from the service's own raw
 // launchConfig: only imageUuid, the merged labels and named sidekicks'
 // imageUuid change; every other field is sent back as it came.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func buildUpgrade(sv *v2Service, s *job) (*upgradePlan, error) {
 	var lc map[string]json.RawMessage
 	if err := json.Unmarshal(sv.LaunchConfig, &lc); err != nil || lc == nil {

@@ -36,10 +36,10 @@ type config struct {
 	bodyFile string
 }
 
-var (
-	appTypes   = []string{"textcard", "text", "markdown", "news"}
-	robotTypes = []string{"markdown", "text", "markdown_v2", "news"}
-)
+// appTypes and robotTypes are the message types of each target, the
+// default first.
+func appTypes() []string   { return []string{"textcard", "text", "markdown", "news"} }
+func robotTypes() []string { return []string{"markdown", "text", "markdown_v2", "news"} }
 
 // Validate checks the settings and returns the job; every error names its
 // setting and exits 2.
@@ -217,15 +217,15 @@ func robotKey(v string, i int) (string, error) {
 func (s *Settings) checkTypes(c *config) error {
 	mt := strings.ToLower(strings.TrimSpace(s.MsgType))
 	if c.app {
-		c.appType = pick(mt, appTypes)
+		c.appType = pick(mt, appTypes())
 		if c.appType == "" {
-			return errorf("msgtype", "%q is not an app message type (%s)", s.MsgType, strings.Join(appTypes, ", "))
+			return errorf("msgtype", "%q is not an app message type (%s)", s.MsgType, strings.Join(appTypes(), ", "))
 		}
 	}
 	if len(c.robots) > 0 {
-		c.botType = pick(mt, robotTypes)
+		c.botType = pick(mt, robotTypes())
 		if c.botType == "" {
-			return errorf("msgtype", "%q is not a group robot message type (%s)", s.MsgType, strings.Join(robotTypes, ", "))
+			return errorf("msgtype", "%q is not a group robot message type (%s)", s.MsgType, strings.Join(robotTypes(), ", "))
 		}
 	}
 	if s.EnableDuplicateCheck && (s.DuplicateCheckInterval < 1 || s.DuplicateCheckInterval > 4*3600) {

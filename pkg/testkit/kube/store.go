@@ -174,6 +174,8 @@ func (s *Server) copyOf(resource, ns, name string) object {
 }
 
 // defaults fills what the API server defaults in apps/v1 objects.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func defaults(o object) {
 	sel, tmpl, _ := workloadParts(o)
 	_ = sel

@@ -368,6 +368,7 @@ func methodNotAllowed(r *http.Request) error {
 	return refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", r.Method+" not allowed on "+r.URL.Path)
 }
 
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func (s *Server) routeScoped(r *http.Request, base string, parts []string) (reply, error) {
 	switch parts[0] {
 	case "stacks":
@@ -606,6 +607,8 @@ func (s *Server) notify(sv *service) func() {
 }
 
 // upgrade validates a serviceUpgrade body and applies its launchConfigs.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func (s *Server) upgrade(sv *service, body map[string]json.RawMessage) error {
 	if !isNull(body["toServiceStrategy"]) {
 		return refuse(http.StatusUnprocessableEntity, "InvalidOption", "toServiceStrategy", "toServiceStrategy (blue/green) not modeled by the fake")

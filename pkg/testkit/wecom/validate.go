@@ -133,6 +133,7 @@ func appTypes() []string {
 	return []string{"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown", "miniprogram_notice", "template_card"}
 }
 
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func (s *Server) decodeAppMessage(body []byte) (Message, error) {
 	m := Message{API: APIMessageSend, Raw: append(json.RawMessage(nil), body...)}
 	o, err := decodeObject(body, "message/send body")

@@ -69,6 +69,8 @@ func (p *Pump) stream(ctx context.Context, r *reader, follow bool, only logs.Tar
 // run reassembles entries into lines and emits them. Docker splits lines at
 // 16 KiB; each piece is an entry with the same timestamp, only the last
 // ending in '\n'. Pieces are joined per stream, keeping the first's time.
+//
+//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty bool) error {
 	var partial [3][]byte
 	var partialNS [3]int64
