@@ -130,9 +130,16 @@ func (d *docker) cleanup(ctx context.Context) {
 	d.mu.Lock()
 	ids := append([]string(nil), d.ids...)
 	d.mu.Unlock()
+	// In parallel: on a busy daemon each removal takes seconds.
+	var wg sync.WaitGroup
 	for _, id := range ids {
-		_ = d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}()
 	}
+	wg.Wait()
 	d.mu.Lock()
 	images := append([]string(nil), d.images...)
 	d.mu.Unlock()
