@@ -4,8 +4,11 @@ MODULES := pkg pkg/testkit $(addprefix plugins/,$(PLUGINS))
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # grpcnotrace: gRPC (BuildKit sessions in docker-build) without golang.org/x/net/trace
-# and html/template (-0.4 MB).
-BUILD_TAGS := urfave_cli_no_docs,grpcnotrace
+# and html/template (-0.4 MB). nethttpomithttp2: net/http without its bundled
+# HTTP/2 (-0.55 MB per binary); every peer speaks HTTP/1.1, and gRPC and
+# client-go bring their own HTTP/2 (golang.org/x/net/http2), which the tag
+# does not touch.
+BUILD_TAGS := urfave_cli_no_docs,grpcnotrace,nethttpomithttp2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 # -race doubles run time; the Docker-heavy suites stay within CI's budget with it.
