@@ -126,6 +126,7 @@ func (m *Multiline) enabled(info *logs.ContainerInfo) bool {
 type group struct {
 	open   bool
 	first  logs.Pos // its first line
+	before logs.Pos // where a reader sees the first line again (with its file offset)
 	last   logs.Pos // its last line so far
 	timeNS int64    // its first line's time
 	data   []byte
@@ -146,8 +147,8 @@ type grouper struct {
 	line    logs.Line
 }
 
-// add gathers a line (at p, read at ns) of stream s.
-func (g *grouper) add(ctx context.Context, s byte, p logs.Pos, ns int64, data []byte) {
+// add gathers a line (at p, read at ns, right after prev) of stream s.
+func (g *grouper) add(ctx context.Context, s byte, prev, p logs.Pos, ns int64, data []byte) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	gr := &g.groups[s]
@@ -157,11 +158,11 @@ func (g *grouper) add(ctx context.Context, s byte, p logs.Pos, ns int64, data []
 	}
 	switch {
 	case !gr.open:
-		g.start(ctx, s, p, ns, data)
+		g.start(ctx, s, prev, p, ns, data)
 	case len(gr.data)+len(g.m.Separator)+len(data) > g.m.MaxBytes:
 		g.m.OnCut()
 		g.ship(ctx, s, true)
-		g.start(ctx, s, p, ns, data)
+		g.start(ctx, s, prev, p, ns, data)
 	default:
 		gr.data = append(append(gr.data, g.m.Separator...), data...)
 		gr.last = p
@@ -172,9 +173,16 @@ func (g *grouper) add(ctx context.Context, s byte, p logs.Pos, ns int64, data []
 	}
 }
 
-func (g *grouper) start(ctx context.Context, s byte, p logs.Pos, ns int64, data []byte) {
+func (g *grouper) start(ctx context.Context, s byte, prev, p logs.Pos, ns int64, data []byte) {
 	gr := &g.groups[s]
 	gr.open, gr.first, gr.last, gr.timeNS = true, p, p, ns
+	// Before the first line: the line read just before it (its file offset
+	// is where the first line starts), or, at the start of a read, the
+	// count one lower.
+	gr.before = prev
+	if prev == (logs.Pos{}) {
+		gr.before = logs.Before(p)
+	}
 	if len(data) > g.m.MaxBytes {
 		data = data[:g.m.MaxBytes]
 		g.m.OnCut()
@@ -183,7 +191,7 @@ func (g *grouper) start(ctx context.Context, s byte, p logs.Pos, ns int64, data 
 	if cap(gr.data) > 4*g.m.MaxBytes {
 		gr.data = append([]byte(nil), gr.data...)
 	}
-	g.d.r.c.Hold(s, logs.Before(p))
+	g.d.r.c.Hold(s, gr.before)
 	if g.timer == nil {
 		g.timer = time.AfterFunc(g.m.FlushAfter/2, func() { g.tick(ctx) })
 	}
@@ -196,7 +204,7 @@ func (g *grouper) ship(ctx context.Context, s byte, mayDetach bool) {
 		return
 	}
 	g.line = logs.Line{Pos: gr.last, TimeNS: gr.timeNS, Stream: s, Data: gr.data}
-	before := logs.Before(gr.first)
+	before := gr.before
 	g.d.grouped = g.d.pushAll(ctx, g.d.grouped, &g.line, &before, mayDetach)
 	gr.open = false
 	g.d.r.c.Release(s)

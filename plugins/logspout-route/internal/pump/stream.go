@@ -171,6 +171,7 @@ func (d *dispatcher) emit(ctx context.Context, ns int64, stream byte, data []byt
 	if ns == d.last.NS {
 		n = d.last.N + 1
 	}
+	prev := d.last
 	d.last = logs.Pos{NS: ns, N: n, File: d.filePos}
 	// Docker's `since` keeps lines stamped exactly at since: skip the ones
 	// already delivered, counted at that timestamp. Without this every
@@ -186,7 +187,7 @@ func (d *dispatcher) emit(ctx context.Context, ns int64, stream byte, data []byt
 	d.line = logs.Line{Pos: d.last, TimeNS: ns, Stream: stream, Data: data}
 	d.plain = d.pushAll(ctx, d.plain, &d.line, nil, true)
 	if d.groups != nil {
-		d.groups.add(ctx, stream, d.last, ns, data)
+		d.groups.add(ctx, stream, prev, d.last, ns, data)
 	}
 	if d.only != nil {
 		c.DetachedRead(d.only, d.last)
