@@ -159,8 +159,13 @@ func (r *run) checkCacheMount(ctx context.Context, vs []*vertex) error {
 	if said != assetsReused {
 		errs = append(errs, fmt.Errorf("buildkit: the cache mount existed before the build, yet the step said %q", said))
 	}
-	if c := find(vs, copyAppVertex); c == nil || c.status != "CACHED" {
-		errs = append(errs, fmt.Errorf("buildkit: this daemon built the app before, yet %q is not CACHED", copyAppVertex))
+	// FROM or COPY web /web (when the app did not change) comes from the cache.
+	cached := false
+	for _, v := range vs {
+		cached = cached || (v.status == "CACHED" && strings.HasPrefix(v.name, "[stage-"))
+	}
+	if !cached {
+		errs = append(errs, errors.New("buildkit: this daemon built the app before, yet no Dockerfile step is CACHED"))
 	}
 	return errors.Join(errs...)
 }

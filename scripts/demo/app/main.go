@@ -24,8 +24,10 @@ func main() {
 	log.SetOutput(os.Stdout)
 	log.Printf("web %s starting on %s", os.Getenv("APP_VERSION"), addr)
 	if err := loadFeatureFlags("/etc/web/flags.yaml"); err != nil {
-		// One write to stderr: the trace's lines reach the log together.
+		// One write to stderr: the trace's lines reach the log together. The
+		// next line on stderr closes the trace's multiline group at once.
 		fmt.Fprint(os.Stderr, err.Error()+"\n")
+		fmt.Fprintln(os.Stderr, "WARN running with the default feature flags")
 	}
 	go heartbeat()
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
