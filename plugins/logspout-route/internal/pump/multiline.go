@@ -130,21 +130,23 @@ type group struct {
 	last   logs.Pos // its last line so far
 	timeNS int64    // its first line's time
 	data   []byte
+	// Quiet is judged per stream: a busy stdout must not keep stderr's
+	// last group (a stack trace) from being flushed.
+	appends uint64 // lines gathered on this stream
+	seen    uint64 // appends at the last tick
+	quiet   int    // ticks without a line on this stream
 }
 
 // grouper gathers one reader's lines into groups for its multiline routes.
 // A timer ships a group that stayed quiet for FlushAfter; the reader and
 // the timer take mu in turn.
 type grouper struct {
-	m       *Multiline
-	d       *dispatcher
-	mu      sync.Mutex
-	groups  [3]group
-	timer   *time.Timer
-	appends uint64 // lines gathered, for the quiet check
-	seen    uint64 // appends at the last tick
-	quiet   int    // ticks without a line
-	line    logs.Line
+	m      *Multiline
+	d      *dispatcher
+	mu     sync.Mutex
+	groups [3]group
+	timer  *time.Timer
+	line   logs.Line
 }
 
 // add gathers a line (at p, read at ns, right after prev) of stream s.
@@ -167,7 +169,7 @@ func (g *grouper) add(ctx context.Context, s byte, prev, p logs.Pos, ns int64, d
 		gr.data = append(append(gr.data, g.m.Separator...), data...)
 		gr.last = p
 	}
-	g.appends++
+	g.groups[s].appends++
 	if !g.m.MatchFirst && match {
 		g.ship(ctx, s, true)
 	}
@@ -211,20 +213,21 @@ func (g *grouper) ship(ctx context.Context, s byte, mayDetach bool) {
 }
 
 // tick ships the groups that stayed quiet for FlushAfter: two ticks, half
-// of it apart, without a new line.
+// of it apart, without a new line on their stream.
 func (g *grouper) tick(ctx context.Context) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.appends == g.seen {
-		g.quiet++
-	} else {
-		g.seen, g.quiet = g.appends, 0
-	}
-	if g.quiet >= 2 {
-		for s := range g.groups {
-			g.ship(ctx, byte(s), false)
+	for s := range g.groups {
+		gr := &g.groups[s]
+		if gr.appends == gr.seen {
+			gr.quiet++
+		} else {
+			gr.seen, gr.quiet = gr.appends, 0
 		}
-		g.quiet = 0
+		if gr.quiet >= 2 && gr.open {
+			g.ship(ctx, byte(s), false)
+			gr.quiet = 0
+		}
 	}
 	for s := range g.groups {
 		if g.groups[s].open {

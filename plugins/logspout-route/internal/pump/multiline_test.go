@@ -151,6 +151,42 @@ func TestMultilineFlushAfterQuiet(t *testing.T) {
 	}
 }
 
+// A stack trace on stderr followed by nothing more on stderr is shipped
+// after MULTILINE_FLUSH_AFTER even while stdout keeps printing (quiet is
+// judged per stream).
+func TestMultilineFlushAfterQuietWhileTheOtherStreamTalks(t *testing.T) {
+	c := logs.NewContainer("c", &logs.ContainerInfo{ID: "c"}, logs.Pos{})
+	ml, _, _ := ParseMultiline("", "", "", "", "40", 1<<20)
+	g := &groupTarget{}
+	p := New(nil, quiet(), oneRoute{g}, nullState{}, logs.NewRegistry(), Config{Multiline: ml})
+	d := &dispatcher{p: p, r: &reader{c: c}}
+	ctx := context.Background()
+	d.emit(ctx, 10, logs.StreamStderr, []byte("ERROR trace"))
+	d.emit(ctx, 11, logs.StreamStderr, []byte("\tat a"))
+	ns := int64(12)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g.mu.Lock()
+		var trace bool
+		for _, e := range g.events {
+			trace = trace || e.Stream == logs.StreamStderr && string(e.Data) == "ERROR trace\n\tat a"
+		}
+		g.mu.Unlock()
+		if trace {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stderr's quiet group was never shipped while stdout talked")
+		}
+		// stdout prints a line every 10 ms: far more often than the 40 ms
+		// flush, so a quiet check shared by both streams never fires.
+		d.emit(ctx, ns, logs.StreamStdout, []byte("hb"))
+		ns++
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.flush(ctx)
+}
+
 func TestMultilineCutAtMaxBytes(t *testing.T) {
 	c := logs.NewContainer("c", &logs.ContainerInfo{ID: "c"}, logs.Pos{})
 	ml, _, _ := ParseMultiline("", "", "", "", "", 10)
