@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -70,7 +71,8 @@ current-context: fake
 	code := 0
 	if err != nil {
 		code = -1
-		if ee, ok := err.(*exec.ExitError); ok { //nolint:errorlint // exec returns it unwrapped
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		}
 	}

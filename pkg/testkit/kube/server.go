@@ -20,6 +20,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -294,14 +295,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if req.Status == 0 {
 		req.Status = http.StatusOK
 	}
-	switch e := err.(type) { //nolint:errorlint // the handlers return these types unwrapped
-	case nil:
-	case *apiError:
-		req.Status, req.Message = int(e.status.Code), e.status.Message
-		writeJSON(w, int(e.status.Code), e.status)
-	case *rancherError:
-		req.Status, req.Message = e.Status, e.Message
-		writeJSON(w, e.Status, e)
+	var apiErr *apiError
+	var rancherErr *rancherError
+	switch {
+	case err == nil:
+	case errors.As(err, &apiErr):
+		req.Status, req.Message = int(apiErr.status.Code), apiErr.status.Message
+		writeJSON(w, int(apiErr.status.Code), apiErr.status)
+	case errors.As(err, &rancherErr):
+		req.Status, req.Message = rancherErr.Status, rancherErr.Message
+		writeJSON(w, rancherErr.Status, rancherErr)
 	default:
 		req.Status, req.Message = http.StatusInternalServerError, err.Error()
 		writeJSON(w, req.Status, refuse(http.StatusInternalServerError, metav1.StatusReasonInternalError, nil, "%v", err).status)

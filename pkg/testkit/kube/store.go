@@ -174,71 +174,84 @@ func (s *Server) copyOf(resource, ns, name string) object {
 }
 
 // defaults fills what the API server defaults in apps/v1 objects.
-//
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func defaults(o object) {
-	sel, tmpl, _ := workloadParts(o)
-	_ = sel
 	switch w := o.(type) {
 	case *appsv1.Deployment:
-		if w.Spec.Replicas == nil {
-			w.Spec.Replicas = ptr(int32(1))
-		}
-		if w.Spec.Strategy.Type == "" {
-			w.Spec.Strategy.Type = appsv1.RollingUpdateDeploymentStrategyType
-		}
-		if w.Spec.Strategy.Type == appsv1.RollingUpdateDeploymentStrategyType {
-			if w.Spec.Strategy.RollingUpdate == nil {
-				w.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{}
-			}
-			q := intstr.FromString("25%")
-			if w.Spec.Strategy.RollingUpdate.MaxSurge == nil {
-				w.Spec.Strategy.RollingUpdate.MaxSurge = &q
-			}
-			if w.Spec.Strategy.RollingUpdate.MaxUnavailable == nil {
-				w.Spec.Strategy.RollingUpdate.MaxUnavailable = &q
-			}
-		}
-		if w.Spec.RevisionHistoryLimit == nil {
-			w.Spec.RevisionHistoryLimit = ptr(int32(10))
-		}
-		if w.Spec.ProgressDeadlineSeconds == nil {
-			w.Spec.ProgressDeadlineSeconds = ptr(int32(600))
-		}
+		defaultDeployment(&w.Spec)
 	case *appsv1.StatefulSet:
-		if w.Spec.Replicas == nil {
-			w.Spec.Replicas = ptr(int32(1))
-		}
-		if w.Spec.PodManagementPolicy == "" {
-			w.Spec.PodManagementPolicy = appsv1.OrderedReadyPodManagement
-		}
-		if w.Spec.UpdateStrategy.Type == "" {
-			w.Spec.UpdateStrategy.Type = appsv1.RollingUpdateStatefulSetStrategyType
-		}
-		if w.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType && w.Spec.UpdateStrategy.RollingUpdate == nil {
-			w.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr(int32(0))}
-		}
-		if w.Spec.RevisionHistoryLimit == nil {
-			w.Spec.RevisionHistoryLimit = ptr(int32(10))
-		}
+		defaultStatefulSet(&w.Spec)
 	case *appsv1.DaemonSet:
-		if w.Spec.UpdateStrategy.Type == "" {
-			w.Spec.UpdateStrategy.Type = appsv1.RollingUpdateDaemonSetStrategyType
-		}
-		if w.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType && w.Spec.UpdateStrategy.RollingUpdate == nil {
-			one := intstr.FromInt32(1)
-			zero := intstr.FromInt32(0)
-			w.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &one, MaxSurge: &zero}
-		}
-		if w.Spec.RevisionHistoryLimit == nil {
-			w.Spec.RevisionHistoryLimit = ptr(int32(10))
-		}
+		defaultDaemonSet(&w.Spec)
 	}
-	if tmpl != nil {
+	if _, tmpl, _ := workloadParts(o); tmpl != nil {
 		defaultPodSpec(&tmpl.Spec)
 	}
 	if p, ok := o.(*corev1.Pod); ok {
 		defaultPodSpec(&p.Spec)
+	}
+}
+
+func defaultDeployment(spec *appsv1.DeploymentSpec) {
+	if spec.Replicas == nil {
+		spec.Replicas = ptr(int32(1))
+	}
+	if spec.Strategy.Type == "" {
+		spec.Strategy.Type = appsv1.RollingUpdateDeploymentStrategyType
+	}
+	if spec.Strategy.Type == appsv1.RollingUpdateDeploymentStrategyType {
+		defaultRollingUpdate(&spec.Strategy)
+	}
+	if spec.RevisionHistoryLimit == nil {
+		spec.RevisionHistoryLimit = ptr(int32(10))
+	}
+	if spec.ProgressDeadlineSeconds == nil {
+		spec.ProgressDeadlineSeconds = ptr(int32(600))
+	}
+}
+
+// defaultRollingUpdate fills a Deployment's rolling update: 25% surge and 25% unavailable.
+func defaultRollingUpdate(strategy *appsv1.DeploymentStrategy) {
+	if strategy.RollingUpdate == nil {
+		strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{}
+	}
+	q := intstr.FromString("25%")
+	if strategy.RollingUpdate.MaxSurge == nil {
+		strategy.RollingUpdate.MaxSurge = &q
+	}
+	if strategy.RollingUpdate.MaxUnavailable == nil {
+		strategy.RollingUpdate.MaxUnavailable = &q
+	}
+}
+
+func defaultStatefulSet(spec *appsv1.StatefulSetSpec) {
+	if spec.Replicas == nil {
+		spec.Replicas = ptr(int32(1))
+	}
+	if spec.PodManagementPolicy == "" {
+		spec.PodManagementPolicy = appsv1.OrderedReadyPodManagement
+	}
+	if spec.UpdateStrategy.Type == "" {
+		spec.UpdateStrategy.Type = appsv1.RollingUpdateStatefulSetStrategyType
+	}
+	if spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType && spec.UpdateStrategy.RollingUpdate == nil {
+		spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr(int32(0))}
+	}
+	if spec.RevisionHistoryLimit == nil {
+		spec.RevisionHistoryLimit = ptr(int32(10))
+	}
+}
+
+func defaultDaemonSet(spec *appsv1.DaemonSetSpec) {
+	if spec.UpdateStrategy.Type == "" {
+		spec.UpdateStrategy.Type = appsv1.RollingUpdateDaemonSetStrategyType
+	}
+	if spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType && spec.UpdateStrategy.RollingUpdate == nil {
+		one := intstr.FromInt32(1)
+		zero := intstr.FromInt32(0)
+		spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &one, MaxSurge: &zero}
+	}
+	if spec.RevisionHistoryLimit == nil {
+		spec.RevisionHistoryLimit = ptr(int32(10))
 	}
 }
 

@@ -368,51 +368,62 @@ func methodNotAllowed(r *http.Request) error {
 	return refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", r.Method+" not allowed on "+r.URL.Path)
 }
 
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
+// routeScoped serves a project's stacks and services.
 func (s *Server) routeScoped(r *http.Request, base string, parts []string) (reply, error) {
 	switch parts[0] {
 	case "stacks":
-		if len(parts) == 1 {
-			if r.Method != http.MethodGet {
-				return reply{}, refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", "the fake does not create stacks")
-			}
-			list := make([]any, 0, len(s.stacks))
-			for _, st := range s.stacks {
-				list = append(list, s.stackJSON(st, base))
-			}
-			return s.collection(r, base, "stack", list, fieldGetters("name", "id", "state", "accountId"))
-		}
-		for _, st := range s.stacks {
-			if st.id == parts[1] && len(parts) == 2 && r.Method == http.MethodGet {
-				return reply{body: s.stackJSON(st, base), resource: st.name, state: "active"}, nil
-			}
-		}
-		return reply{}, refuse(http.StatusNotFound, "NotFound", "", "stack "+strings.Join(parts[1:], "/")+" not found")
+		return s.routeStacks(r, base, parts[1:])
 	case "services":
-		if len(parts) == 1 {
-			if r.Method != http.MethodGet {
-				return reply{}, refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", "the fake does not create services")
-			}
-			list := make([]any, 0, len(s.services))
-			for _, sv := range s.services {
-				if sv.state != "removed" {
-					list = append(list, s.serviceJSON(sv, base))
-				}
-			}
-			return s.collection(r, base, "service", list, fieldGetters("name", "id", "state", "accountId", "stackId", "kind", "healthState"))
-		}
-		var sv *service
-		for _, x := range s.services {
-			if x.id == parts[1] {
-				sv = x
-			}
-		}
-		if sv == nil || len(parts) > 2 {
-			return reply{}, refuse(http.StatusNotFound, "NotFound", "", "service "+strings.Join(parts[1:], "/")+" not found")
-		}
-		return s.serviceRequest(r, base, sv)
+		return s.routeServices(r, base, parts[1:])
 	}
 	return reply{}, refuse(http.StatusNotFound, "NotFound", "", "unknown type "+parts[0])
+}
+
+// routeStacks serves GET stacks (the collection) and GET stacks/<id>.
+func (s *Server) routeStacks(r *http.Request, base string, rest []string) (reply, error) {
+	if len(rest) == 0 {
+		if r.Method != http.MethodGet {
+			return reply{}, refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", "the fake does not create stacks")
+		}
+		list := make([]any, 0, len(s.stacks))
+		for _, st := range s.stacks {
+			list = append(list, s.stackJSON(st, base))
+		}
+		return s.collection(r, base, "stack", list, fieldGetters("name", "id", "state", "accountId"))
+	}
+	for _, st := range s.stacks {
+		if st.id == rest[0] && len(rest) == 1 && r.Method == http.MethodGet {
+			return reply{body: s.stackJSON(st, base), resource: st.name, state: "active"}, nil
+		}
+	}
+	return reply{}, refuse(http.StatusNotFound, "NotFound", "", "stack "+strings.Join(rest, "/")+" not found")
+}
+
+// routeServices serves GET services (the collection, without removed
+// services) and one service's requests.
+func (s *Server) routeServices(r *http.Request, base string, rest []string) (reply, error) {
+	if len(rest) == 0 {
+		if r.Method != http.MethodGet {
+			return reply{}, refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", "the fake does not create services")
+		}
+		list := make([]any, 0, len(s.services))
+		for _, sv := range s.services {
+			if sv.state != "removed" {
+				list = append(list, s.serviceJSON(sv, base))
+			}
+		}
+		return s.collection(r, base, "service", list, fieldGetters("name", "id", "state", "accountId", "stackId", "kind", "healthState"))
+	}
+	var sv *service
+	for _, x := range s.services {
+		if x.id == rest[0] {
+			sv = x
+		}
+	}
+	if sv == nil || len(rest) > 1 {
+		return reply{}, refuse(http.StatusNotFound, "NotFound", "", "service "+strings.Join(rest, "/")+" not found")
+	}
+	return s.serviceRequest(r, base, sv)
 }
 
 func fieldGetters(names ...string) map[string]func(any) string {
@@ -607,36 +618,13 @@ func (s *Server) notify(sv *service) func() {
 }
 
 // upgrade validates a serviceUpgrade body and applies its launchConfigs.
-//
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func (s *Server) upgrade(sv *service, body map[string]json.RawMessage) error {
-	if !isNull(body["toServiceStrategy"]) {
-		return refuse(http.StatusUnprocessableEntity, "InvalidOption", "toServiceStrategy", "toServiceStrategy (blue/green) not modeled by the fake")
+	in, err := inServiceStrategy(body)
+	if err != nil {
+		return err
 	}
-	raw := body["inServiceStrategy"]
-	if isNull(raw) {
-		return refuse(http.StatusUnprocessableEntity, "MissingRequired", "inServiceStrategy", "")
-	}
-	var in map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return refuse(http.StatusUnprocessableEntity, "InvalidType", "inServiceStrategy", "must be an object")
-	}
-	for _, f := range []string{"batchSize", "intervalMillis"} {
-		if v, ok := in[f]; ok && !isNull(v) {
-			var n int64
-			if err := json.Unmarshal(v, &n); err != nil || n < 0 || (f == "batchSize" && n < 1) {
-				return refuse(http.StatusUnprocessableEntity, "InvalidType", f, f+" must be a positive integer, got "+string(v))
-			}
-		}
-	}
-	startFirst := false
-	if v, ok := in["startFirst"]; ok && !isNull(v) {
-		if err := json.Unmarshal(v, &startFirst); err != nil {
-			return refuse(http.StatusUnprocessableEntity, "InvalidType", "startFirst", "startFirst must be a boolean")
-		}
-	}
-	if startFirst && sv.retainIP {
-		return refuse(http.StatusUnprocessableEntity, "InvalidOption", "StartFirst option can't be used for service with retainIp field set", "")
+	if err := checkStartFirst(sv, in); err != nil {
+		return err
 	}
 	newLC := sv.launchConfig
 	if v := in["launchConfig"]; !isNull(v) {
@@ -647,29 +635,9 @@ func (s *Server) upgrade(sv *service, body map[string]json.RawMessage) error {
 	}
 	newSec := sv.secondary
 	if v := in["secondaryLaunchConfigs"]; !isNull(v) {
-		var sent []json.RawMessage
-		if err := json.Unmarshal(v, &sent); err != nil {
-			return refuse(http.StatusUnprocessableEntity, "InvalidType", "secondaryLaunchConfigs", "must be an array")
+		if newSec, err = upgradedSidekicks(sv.secondary, v); err != nil {
+			return err
 		}
-		var cur []json.RawMessage
-		_ = json.Unmarshal(sv.secondary, &cur)
-		for _, lc := range sent {
-			if err := checkLaunchConfig("secondaryLaunchConfigs", lc); err != nil {
-				return err
-			}
-			name := launchConfigName(lc)
-			found := false
-			for i := range cur {
-				if launchConfigName(cur[i]) == name && name != "" {
-					cur[i], found = compact(lc), true
-				}
-			}
-			if !found {
-				return refuse(http.StatusUnprocessableEntity, "InvalidReference", "secondaryLaunchConfigs", "no sidekick named "+strconv.Quote(name))
-			}
-		}
-		b, _ := json.Marshal(cur)
-		newSec = b
 	}
 	in["previousLaunchConfig"] = sv.launchConfig
 	in["previousSecondaryLaunchConfigs"] = sv.secondary
@@ -677,6 +645,83 @@ func (s *Server) upgrade(sv *service, body map[string]json.RawMessage) error {
 	sv.previous, sv.prevSecondary = sv.launchConfig, sv.secondary
 	sv.launchConfig, sv.secondary, sv.upgrade = newLC, newSec, rec
 	return nil
+}
+
+// inServiceStrategy returns a serviceUpgrade body's inServiceStrategy
+// object, refusing blue/green (toServiceStrategy), a missing or non-object
+// strategy and a batchSize or intervalMillis that is not a positive integer
+// (intervalMillis may be 0).
+func inServiceStrategy(body map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+	if !isNull(body["toServiceStrategy"]) {
+		return nil, refuse(http.StatusUnprocessableEntity, "InvalidOption", "toServiceStrategy", "toServiceStrategy (blue/green) not modeled by the fake")
+	}
+	raw := body["inServiceStrategy"]
+	if isNull(raw) {
+		return nil, refuse(http.StatusUnprocessableEntity, "MissingRequired", "inServiceStrategy", "")
+	}
+	var in map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, refuse(http.StatusUnprocessableEntity, "InvalidType", "inServiceStrategy", "must be an object")
+	}
+	for _, f := range []string{"batchSize", "intervalMillis"} {
+		if v, ok := in[f]; ok && !isNull(v) {
+			var n int64
+			if err := json.Unmarshal(v, &n); err != nil || n < 0 || (f == "batchSize" && n < 1) {
+				return nil, refuse(http.StatusUnprocessableEntity, "InvalidType", f, f+" must be a positive integer, got "+string(v))
+			}
+		}
+	}
+	return in, nil
+}
+
+// checkStartFirst refuses a startFirst that is not a boolean, and
+// startFirst on a service that retains its IP (Cattle's rule).
+func checkStartFirst(sv *service, in map[string]json.RawMessage) error {
+	startFirst := false
+	if v, ok := in["startFirst"]; ok && !isNull(v) {
+		if err := json.Unmarshal(v, &startFirst); err != nil {
+			return refuse(http.StatusUnprocessableEntity, "InvalidType", "startFirst", "startFirst must be a boolean")
+		}
+	}
+	if startFirst && sv.retainIP {
+		return refuse(http.StatusUnprocessableEntity, "InvalidOption", "StartFirst option can't be used for service with retainIp field set", "")
+	}
+	return nil
+}
+
+// upgradedSidekicks returns the service's secondaryLaunchConfigs with the
+// sent ones replacing those of the same name; a sent sidekick the service
+// does not have is refused.
+func upgradedSidekicks(current, sentRaw json.RawMessage) (json.RawMessage, error) {
+	var sent []json.RawMessage
+	if err := json.Unmarshal(sentRaw, &sent); err != nil {
+		return nil, refuse(http.StatusUnprocessableEntity, "InvalidType", "secondaryLaunchConfigs", "must be an array")
+	}
+	var cur []json.RawMessage
+	_ = json.Unmarshal(current, &cur)
+	for _, lc := range sent {
+		if err := checkLaunchConfig("secondaryLaunchConfigs", lc); err != nil {
+			return nil, err
+		}
+		if !replaceSidekick(cur, lc) {
+			return nil, refuse(http.StatusUnprocessableEntity, "InvalidReference", "secondaryLaunchConfigs", "no sidekick named "+strconv.Quote(launchConfigName(lc)))
+		}
+	}
+	b, _ := json.Marshal(cur)
+	return b, nil
+}
+
+// replaceSidekick replaces every named launchConfig in cur named as lc,
+// reporting whether there was one.
+func replaceSidekick(cur []json.RawMessage, lc json.RawMessage) bool {
+	name := launchConfigName(lc)
+	found := false
+	for i := range cur {
+		if launchConfigName(cur[i]) == name && name != "" {
+			cur[i], found = compact(lc), true
+		}
+	}
+	return found
 }
 
 func launchConfigName(raw json.RawMessage) string {

@@ -133,40 +133,68 @@ func appTypes() []string {
 	return []string{"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown", "miniprogram_notice", "template_card"}
 }
 
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
+// decodeAppMessage checks a message/send body as WeCom does, in WeCom's
+// order: msgtype, fields, agentid, recipients, options, then the content.
 func (s *Server) decodeAppMessage(body []byte) (Message, error) {
 	m := Message{API: APIMessageSend, Raw: append(json.RawMessage(nil), body...)}
 	o, err := decodeObject(body, "message/send body")
 	if err != nil {
 		return m, err
 	}
+	if m.MsgType, err = appMsgType(o); err != nil {
+		return m, err
+	}
+	if err := o.only("message/send body", "touser", "toparty", "totag", "msgtype", "agentid", "safe",
+		"enable_id_trans", "enable_duplicate_check", "duplicate_check_interval", m.MsgType); err != nil {
+		return m, err
+	}
+	if m.AgentID, err = s.agentID(o); err != nil {
+		return m, err
+	}
+	if err := decodeRecipients(o, &m); err != nil {
+		return m, err
+	}
+	if m.Safe, err = decodeOptions(o); err != nil {
+		return m, err
+	}
+	return m, decodeContent(o, &m)
+}
+
+// appMsgType returns the body's msgtype, refusing one the application
+// message API does not have.
+func appMsgType(o object) (string, error) {
 	mt, _, err := o.str("msgtype")
 	if err != nil {
-		return m, err
+		return "", err
 	}
 	known := false
 	for _, t := range appTypes() {
 		known = known || t == mt
 	}
 	if !known {
-		return m, bad(40008, "msgtype %q", mt)
+		return "", bad(40008, "msgtype %q", mt)
 	}
-	m.MsgType = mt
-	if err := o.only("message/send body", "touser", "toparty", "totag", "msgtype", "agentid", "safe",
-		"enable_id_trans", "enable_duplicate_check", "duplicate_check_interval", mt); err != nil {
-		return m, err
-	}
+	return mt, nil
+}
+
+// agentID returns the body's agentid: present and the fake's application.
+func (s *Server) agentID(o object) (int, error) {
 	agent, ok, err := o.integer("agentid", 40056)
 	if err != nil {
-		return m, err
+		return 0, err
 	}
 	if !ok {
-		return m, bad(41011, "agentid missing")
+		return 0, bad(41011, "agentid missing")
 	}
 	if agent != s.opts.AgentID {
-		return m, bad(40056, "agentid %d unknown", agent)
+		return 0, bad(40056, "agentid %d unknown", agent)
 	}
-	m.AgentID = agent
+	return agent, nil
+}
+
+// decodeRecipients sets touser, toparty and totag: strings of at most
+// 1000, 100 and 100 "|"-separated ids, not all three empty.
+func decodeRecipients(o object, m *Message) error {
 	for _, f := range []struct {
 		key string
 		dst *string
@@ -174,62 +202,71 @@ func (s *Server) decodeAppMessage(body []byte) (Message, error) {
 	}{{"touser", &m.ToUser, 1000}, {"toparty", &m.ToParty, 100}, {"totag", &m.ToTag, 100}} {
 		v, _, err := o.str(f.key)
 		if err != nil {
-			return m, err
+			return err
 		}
 		if v != "" && len(strings.Split(v, "|")) > f.max {
-			return m, bad(40031, "%s has more than %d ids", f.key, f.max)
+			return bad(40031, "%s has more than %d ids", f.key, f.max)
 		}
 		*f.dst = v
 	}
 	if m.ToUser == "" && m.ToParty == "" && m.ToTag == "" {
-		return m, bad(82001, "touser, toparty and totag all empty")
+		return bad(82001, "touser, toparty and totag all empty")
 	}
-	if m.Safe, err = o.flag("safe"); err != nil {
-		return m, err
+	return nil
+}
+
+// decodeOptions checks the 0/1 flags and duplicate_check_interval
+// (1..14400 seconds) and returns safe.
+func decodeOptions(o object) (int, error) {
+	safe, err := o.flag("safe")
+	if err != nil {
+		return safe, err
 	}
 	for _, k := range []string{"enable_id_trans", "enable_duplicate_check"} {
 		if _, err := o.flag(k); err != nil {
-			return m, err
+			return safe, err
 		}
 	}
 	if iv, ok, err := o.integer("duplicate_check_interval", 82004); err != nil {
-		return m, err
+		return safe, err
 	} else if ok && (iv <= 0 || iv > 4*3600) {
-		return m, bad(82004, "duplicate_check_interval %d outside 1..14400", iv)
+		return safe, bad(82004, "duplicate_check_interval %d outside 1..14400", iv)
 	}
+	return safe, nil
+}
+
+// decodeContent decodes the object named by msgtype into m; the fake
+// simulates text, markdown, textcard and news.
+func decodeContent(o object, m *Message) error {
+	mt := m.MsgType
 	inner, ok := o[mt]
 	if !ok {
-		return m, bad(82004, "msgtype %s without a %q object", mt, mt)
+		return bad(82004, "msgtype %s without a %q object", mt, mt)
 	}
 	c, err := decodeObject(inner, mt)
 	if err != nil {
-		return m, err
+		return err
 	}
 	switch mt {
-	case "text":
-		if err := c.only("text", "content"); err != nil {
-			return m, err
-		}
-		m.Content, err = c.text("content", 2048, 44004)
-	case "markdown":
-		if err := c.only("markdown", "content"); err != nil {
-			return m, err
+	case "text", "markdown":
+		if err := c.only(mt, "content"); err != nil {
+			return err
 		}
 		m.Content, err = c.text("content", 2048, 44004)
 	case "textcard":
-		err = decodeTextcard(c, &m)
+		err = decodeTextcard(c, m)
 	case "news":
 		if m.Safe == 1 {
-			return m, bad(40074, "news with safe=1")
+			return bad(40074, "news with safe=1")
 		}
 		if err := c.only("news", "articles"); err != nil {
-			return m, err
+			return err
 		}
 		m.Articles, err = decodeArticles(c)
 	default:
-		return m, bad(40008, "msgtype %q is not simulated", mt)
+		return bad(40008, "msgtype %q is not simulated", mt)
 	}
-	return m, err
+	return err
 }
 
 func decodeTextcard(c object, m *Message) error {
