@@ -382,14 +382,13 @@ func (s *Server) routeScoped(r *http.Request, base string, parts []string) (repl
 // routeStacks serves GET stacks (the collection) and GET stacks/<id>.
 func (s *Server) routeStacks(r *http.Request, base string, rest []string) (reply, error) {
 	if len(rest) == 0 {
-		if r.Method != http.MethodGet {
-			return reply{}, refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", "the fake does not create stacks")
-		}
-		list := make([]any, 0, len(s.stacks))
-		for _, st := range s.stacks {
-			list = append(list, s.stackJSON(st, base))
-		}
-		return s.collection(r, base, "stack", list, fieldGetters("name", "id", "state", "accountId"))
+		return s.listing(r, base, "stack", func() []any {
+			list := make([]any, 0, len(s.stacks))
+			for _, st := range s.stacks {
+				list = append(list, s.stackJSON(st, base))
+			}
+			return list
+		}, "name", "id", "state", "accountId")
 	}
 	for _, st := range s.stacks {
 		if st.id == rest[0] && len(rest) == 1 && r.Method == http.MethodGet {
@@ -403,16 +402,15 @@ func (s *Server) routeStacks(r *http.Request, base string, rest []string) (reply
 // services) and one service's requests.
 func (s *Server) routeServices(r *http.Request, base string, rest []string) (reply, error) {
 	if len(rest) == 0 {
-		if r.Method != http.MethodGet {
-			return reply{}, refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", "the fake does not create services")
-		}
-		list := make([]any, 0, len(s.services))
-		for _, sv := range s.services {
-			if sv.state != "removed" {
-				list = append(list, s.serviceJSON(sv, base))
+		return s.listing(r, base, "service", func() []any {
+			list := make([]any, 0, len(s.services))
+			for _, sv := range s.services {
+				if sv.state != "removed" {
+					list = append(list, s.serviceJSON(sv, base))
+				}
 			}
-		}
-		return s.collection(r, base, "service", list, fieldGetters("name", "id", "state", "accountId", "stackId", "kind", "healthState"))
+			return list
+		}, "name", "id", "state", "accountId", "stackId", "kind", "healthState")
 	}
 	var sv *service
 	for _, x := range s.services {
@@ -424,6 +422,15 @@ func (s *Server) routeServices(r *http.Request, base string, rest []string) (rep
 		return reply{}, refuse(http.StatusNotFound, "NotFound", "", "service "+strings.Join(rest, "/")+" not found")
 	}
 	return s.serviceRequest(r, base, sv)
+}
+
+// listing serves GET on a collection of typ (the fake creates none):
+// list's objects filtered by the named fields and paged.
+func (s *Server) listing(r *http.Request, base, typ string, list func() []any, fields ...string) (reply, error) {
+	if r.Method != http.MethodGet {
+		return reply{}, refuse(http.StatusMethodNotAllowed, "MethodNotAllowed", "", "the fake does not create "+typ+"s")
+	}
+	return s.collection(r, base, typ, list(), fieldGetters(fields...))
 }
 
 func fieldGetters(names ...string) map[string]func(any) string {
