@@ -232,7 +232,8 @@ func planTags(p *Plan, s *Settings, meta drone.Metadata) error {
 	return nil
 }
 
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
+// planBuild checks the build settings (context, dockerfile, build_args,
+// labels, add_host, platform, in that order) and fills p.Build.
 func planBuild(p *Plan, s *Settings, meta drone.Metadata, lookup lookupFunc) error {
 	b := &p.Build
 	ctxDir, err := filepath.Abs(s.Context)
@@ -243,61 +244,17 @@ func planBuild(p *Plan, s *Settings, meta drone.Metadata, lookup lookupFunc) err
 		return plugin.Invalid("context", "%q is not a directory", s.Context)
 	}
 	b.ContextDir = ctxDir
-	df := s.Dockerfile
-	if df == "" {
-		df = "Dockerfile"
-	}
-	if !filepath.IsAbs(df) {
-		// plugins/docker resolves the Dockerfile from the working directory;
-		// fall back to the context for "Dockerfile" in a sub-context.
-		if _, err := os.Stat(df); err != nil {
-			if alt := filepath.Join(ctxDir, df); fileExists(alt) {
-				df = alt
-			}
-		}
-		if df, err = filepath.Abs(df); err != nil {
-			return plugin.Invalid("dockerfile", "%v", err)
-		}
-	}
-	if !fileExists(df) {
-		return plugin.Invalid("dockerfile", "%q not found", s.Dockerfile)
-	}
-	b.Dockerfile = df
-
-	b.BuildArgs = map[string]*string{}
-	args, err := keyValues("build_args", s.BuildArgs.Value())
-	if err != nil {
+	if b.Dockerfile, err = dockerfilePath(s.Dockerfile, ctxDir); err != nil {
 		return err
 	}
-	for k, v := range args {
-		b.BuildArgs[k] = &v
-	}
-	for _, name := range s.ArgsFromEnv.Value() {
-		for _, n := range setting.List(name) {
-			if v, ok := lookup(n); ok {
-				b.BuildArgs[n] = &v
-			}
-		}
-	}
-	b.Labels = map[string]string{}
-	if s.AutoLabel {
-		for k, v := range autoLabels(meta) {
-			b.Labels[k] = v
-		}
-	}
-	labels, err := keyValues("labels", s.Labels.Value())
-	if err != nil {
+	if b.BuildArgs, err = buildArgs(s, lookup); err != nil {
 		return err
 	}
-	for k, v := range labels {
-		b.Labels[k] = v
+	if b.Labels, err = buildLabels(s, meta); err != nil {
+		return err
 	}
-	for _, h := range s.AddHost.Value() {
-		host, ip, ok := strings.Cut(h, ":")
-		if !ok || host == "" || ip == "" {
-			return plugin.Invalid("add_host", "%q must be host:ip", h)
-		}
-		b.ExtraHosts = append(b.ExtraHosts, h)
+	if b.ExtraHosts, err = extraHosts(s.AddHost.Value()); err != nil {
+		return err
 	}
 	if s.Platform != "" && !strings.Contains(s.Platform, "/") {
 		return plugin.Invalid("platform", "%q must be os/arch[/variant], e.g. linux/amd64", s.Platform)
@@ -306,6 +263,85 @@ func planBuild(p *Plan, s *Settings, meta drone.Metadata, lookup lookupFunc) err
 	b.Pull = s.PullImage && s.Mirror == ""
 	b.CacheFrom = s.CacheFrom.Value()
 	return nil
+}
+
+// dockerfilePath returns the dockerfile setting's file as an absolute path
+// (default "Dockerfile"). As plugins/docker, a relative path is resolved
+// from the working directory; "Dockerfile" in a sub-context falls back to
+// the context.
+func dockerfilePath(dockerfile, ctxDir string) (string, error) {
+	df := dockerfile
+	if df == "" {
+		df = "Dockerfile"
+	}
+	if !filepath.IsAbs(df) {
+		if _, err := os.Stat(df); err != nil {
+			if alt := filepath.Join(ctxDir, df); fileExists(alt) {
+				df = alt
+			}
+		}
+		var err error
+		if df, err = filepath.Abs(df); err != nil {
+			return "", plugin.Invalid("dockerfile", "%v", err)
+		}
+	}
+	if !fileExists(df) {
+		return "", plugin.Invalid("dockerfile", "%q not found", dockerfile)
+	}
+	return df, nil
+}
+
+// buildArgs returns build_args, then the build_args_from_env variables that
+// are set (they win).
+func buildArgs(s *Settings, lookup lookupFunc) (map[string]*string, error) {
+	out := map[string]*string{}
+	args, err := keyValues("build_args", s.BuildArgs.Value())
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range args {
+		out[k] = &v
+	}
+	for _, name := range s.ArgsFromEnv.Value() {
+		for _, n := range setting.List(name) {
+			if v, ok := lookup(n); ok {
+				out[n] = &v
+			}
+		}
+	}
+	return out, nil
+}
+
+// buildLabels returns the auto_label labels, then the labels setting's
+// (they win).
+func buildLabels(s *Settings, meta drone.Metadata) (map[string]string, error) {
+	out := map[string]string{}
+	if s.AutoLabel {
+		for k, v := range autoLabels(meta) {
+			out[k] = v
+		}
+	}
+	labels, err := keyValues("labels", s.Labels.Value())
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range labels {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// extraHosts checks add_host's host:ip entries.
+func extraHosts(entries []string) ([]string, error) {
+	var out []string
+	for _, h := range entries {
+		host, ip, ok := strings.Cut(h, ":")
+		if !ok || host == "" || ip == "" {
+			return nil, plugin.Invalid("add_host", "%q must be host:ip", h)
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }
 
 func fileExists(p string) bool {

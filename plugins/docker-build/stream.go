@@ -54,27 +54,11 @@ type streamResult struct {
 // the way the docker CLI shows it without a terminal: build output as is,
 // pull/push status once per layer and state (no progress bars). The first
 // in-band error ends it.
-//
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func readStream(r io.Reader, out io.Writer) (streamResult, error) {
 	var res streamResult
 	dec := json.NewDecoder(r)
-	var pending bytes.Buffer // build output up to its next newline
-	flush := func(all bool) {
-		for {
-			i := bytes.IndexByte(pending.Bytes(), '\n')
-			if i < 0 {
-				break
-			}
-			_, _ = out.Write(pending.Next(i + 1))
-		}
-		if all && pending.Len() > 0 {
-			_, _ = fmt.Fprintf(out, "%s\n", pending.Bytes())
-			pending.Reset()
-		}
-	}
-	defer flush(true)
-	lastStatus := map[string]string{}
+	p := &streamPrinter{out: out, lastStatus: map[string]string{}}
+	defer p.flush(true)
 	for {
 		var m message
 		if err := dec.Decode(&m); err != nil {
@@ -84,44 +68,82 @@ func readStream(r io.Reader, out io.Writer) (streamResult, error) {
 			return res, fmt.Errorf("read daemon stream: %w", err)
 		}
 		if err := m.err(); err != nil {
-			flush(true)
+			p.flush(true)
 			return res, err
 		}
 		if m.Stream != "" {
-			pending.WriteString(m.Stream)
-			flush(false)
+			p.pending.WriteString(m.Stream)
+			p.flush(false)
 		}
 		if m.Status != "" {
-			// Progress updates repeat the same status; print each change once.
-			// "Retrying in 5 seconds" counts down once a second: print it once.
-			status := m.Status
-			if strings.HasPrefix(status, "Retrying in ") {
-				status = "Retrying"
-			}
-			key := m.ID
-			if key == "" || lastStatus[key] != status {
-				lastStatus[key] = status
-				if m.ID != "" {
-					fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
-				} else {
-					fmt.Fprintln(out, m.Status)
-				}
-			}
+			p.status(m.ID, m.Status)
 		}
 		if len(m.Aux) > 0 {
-			var aux struct {
-				ID     string `json:"ID"`
-				Digest string `json:"Digest"`
-				Size   int64  `json:"Size"`
-			}
-			if json.Unmarshal(m.Aux, &aux) == nil {
-				if aux.ID != "" {
-					res.ImageID = aux.ID
-				}
-				if aux.Digest != "" {
-					res.Digest, res.Size = aux.Digest, aux.Size
-				}
-			}
+			res.addAux(m.Aux)
 		}
+	}
+}
+
+// streamPrinter writes a stream's log text: build output by whole lines,
+// statuses once per layer and state.
+type streamPrinter struct {
+	out        io.Writer
+	pending    bytes.Buffer      // build output up to its next newline
+	lastStatus map[string]string // by layer ID ("" for statuses without one)
+}
+
+// flush writes the pending complete lines; with all, also the rest as a
+// line of its own.
+func (p *streamPrinter) flush(all bool) {
+	for {
+		i := bytes.IndexByte(p.pending.Bytes(), '\n')
+		if i < 0 {
+			break
+		}
+		_, _ = p.out.Write(p.pending.Next(i + 1))
+	}
+	if all && p.pending.Len() > 0 {
+		_, _ = fmt.Fprintf(p.out, "%s\n", p.pending.Bytes())
+		p.pending.Reset()
+	}
+}
+
+// status prints a pull/push status. Progress updates repeat the same
+// status; each change is printed once. "Retrying in 5 seconds" counts down
+// once a second: it is printed once. Statuses without a layer ID are
+// always printed.
+func (p *streamPrinter) status(id, text string) {
+	status := text
+	if strings.HasPrefix(status, "Retrying in ") {
+		status = "Retrying"
+	}
+	if id != "" && p.lastStatus[id] == status {
+		return
+	}
+	p.lastStatus[id] = status
+	if id != "" {
+		fmt.Fprintf(p.out, "%s: %s\n", id, text)
+	} else {
+		fmt.Fprintln(p.out, text)
+	}
+}
+
+// addAux keeps what an aux object carries: the built image's ID, the
+// pushed manifest's digest and size. An aux that does not decode is
+// ignored.
+func (res *streamResult) addAux(raw json.RawMessage) {
+	var aux struct {
+		ID     string `json:"ID"`
+		Digest string `json:"Digest"`
+		Size   int64  `json:"Size"`
+	}
+	if json.Unmarshal(raw, &aux) != nil {
+		return
+	}
+	if aux.ID != "" {
+		res.ImageID = aux.ID
+	}
+	if aux.Digest != "" {
+		res.Digest, res.Size = aux.Digest, aux.Size
 	}
 }
