@@ -13,8 +13,6 @@ import (
 // watch, by polling every second, and reports how long after the fake
 // completed the rollout the plugin had finished (notice-ms) and how many
 // requests it sent after its patch (requests/op). Figures, not pass/fail.
-//
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func BenchmarkKubeRolloutNotice(b *testing.B) {
 	for _, noWatch := range []bool{false, true} {
 		name := "watch"
@@ -25,31 +23,41 @@ func BenchmarkKubeRolloutNotice(b *testing.B) {
 			var delay time.Duration
 			requests := 0
 			for range b.N {
-				f := newKubeFake(b, kube.Options{NoWatch: noWatch, Tick: 100 * time.Millisecond})
-				r := plugintest.Run(b, newApp("bench"), kubeEnv(b, f, nil))
-				end := time.Now()
-				if r.Code != 0 {
-					b.Fatalf("exit %d:\n%s", r.Code, r.Output())
-				}
-				var patched, complete time.Time
-				for _, req := range f.Requests() {
-					if req.Method == "PATCH" {
-						patched = req.Time
-					}
-					if !patched.IsZero() && req.Time.After(patched) {
-						requests++
-					}
-				}
-				for _, e := range f.Events() {
-					if e.What == "complete" && e.Time.After(patched) {
-						complete = e.Time
-					}
-				}
-				delay += end.Sub(complete)
-				_ = f.Close()
+				d, n := kubeRolloutNotice(b, noWatch)
+				delay += d
+				requests += n
 			}
 			b.ReportMetric(float64(delay.Milliseconds())/float64(b.N), "notice-ms")
 			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 		})
 	}
+}
+
+// kubeRolloutNotice runs one rollout against a fresh fake and returns how
+// long after the fake completed it the plugin had finished, and how many
+// requests the plugin sent after its patch.
+func kubeRolloutNotice(b *testing.B, noWatch bool) (time.Duration, int) {
+	f := newKubeFake(b, kube.Options{NoWatch: noWatch, Tick: 100 * time.Millisecond})
+	defer func() { _ = f.Close() }()
+	r := plugintest.Run(b, newApp("bench"), kubeEnv(b, f, nil))
+	end := time.Now()
+	if r.Code != 0 {
+		b.Fatalf("exit %d:\n%s", r.Code, r.Output())
+	}
+	var patched, complete time.Time
+	requests := 0
+	for _, req := range f.Requests() {
+		if req.Method == "PATCH" {
+			patched = req.Time
+		}
+		if !patched.IsZero() && req.Time.After(patched) {
+			requests++
+		}
+	}
+	for _, e := range f.Events() {
+		if e.What == "complete" && e.Time.After(patched) {
+			complete = e.Time
+		}
+	}
+	return end.Sub(complete), requests
 }

@@ -376,65 +376,102 @@ func (errNoWatch) Error() string { return "watch not available" }
 
 // watch follows both watches; a watch the server ends is opened again
 // from where it stopped.
-//
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func (r *kubeRollout) watch(ctx context.Context, changes []containerChange, judge func(kobject) (bool, error)) error {
-	secs := func() int64 {
-		if dl, ok := ctx.Deadline(); ok {
-			return max(1, int64(time.Until(dl).Seconds())+1)
-		}
-		return 300
-	}
-	ww, err := r.c.watchWorkload(ctx, r.j.namespace, r.ref, r.obj.GetResourceVersion(), secs())
+	w, err := r.openWatches(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return errNoWatch{}
+		return err
 	}
-	defer func() { ww.Stop() }()
-	pw, err := r.c.watchPods(ctx, r.j.namespace, podSelector(r.obj), secs())
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return errNoWatch{}
-	}
-	defer func() { pw.Stop() }()
+	defer w.stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev, ok := <-ww.ResultChan():
-			if !ok || ev.Type == watch.Error {
-				var done bool
-				if ww, done, err = r.rewatchWorkload(ctx, ww, ev.Type == watch.Error, judge, secs()); done || err != nil {
-					return err
-				}
-				continue
+		case ev, ok := <-w.workload.ResultChan():
+			if done, err := r.workloadEvent(ctx, w, ev, ok, judge); done || err != nil {
+				return err
 			}
-			if ev.Type == watch.Deleted {
-				return fmt.Errorf("%s was deleted during the rollout", r.ref)
-			}
-			if o, ok := ev.Object.(kobject); ok {
-				if done, err := judge(o); done || err != nil {
-					return err
-				}
-			}
-		case ev, ok := <-pw.ResultChan():
-			if !ok || ev.Type == watch.Error {
-				if pw, err = r.rewatchPods(ctx, pw, ev.Type == watch.Error, secs()); err != nil {
-					return err
-				}
-				continue
-			}
-			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type != watch.Deleted {
-				if msg := podProblem(p, changes); msg != "" {
-					return &errPod{msg: msg}
-				}
+		case ev, ok := <-w.pods.ResultChan():
+			if err := r.podEvent(ctx, w, ev, ok, changes); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// rolloutWatches are the workload's and its pods' watches, each replaced
+// when the server ends it.
+type rolloutWatches struct {
+	workload, pods watch.Interface
+}
+
+func (w *rolloutWatches) stop() {
+	w.pods.Stop()
+	w.workload.Stop()
+}
+
+// watchSeconds is the timeoutSeconds asked of a watch: until ctx's
+// deadline (at least 1), 300 without one.
+func watchSeconds(ctx context.Context) int64 {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(1, int64(time.Until(dl).Seconds())+1)
+	}
+	return 300
+}
+
+// openWatches watches the workload from the version read and its pods;
+// errNoWatch when the API refuses either (ctx's error once it is done).
+func (r *kubeRollout) openWatches(ctx context.Context) (*rolloutWatches, error) {
+	ww, err := r.c.watchWorkload(ctx, r.j.namespace, r.ref, r.obj.GetResourceVersion(), watchSeconds(ctx))
+	if err != nil {
+		return nil, noWatch(ctx)
+	}
+	pw, err := r.c.watchPods(ctx, r.j.namespace, podSelector(r.obj), watchSeconds(ctx))
+	if err != nil {
+		ww.Stop()
+		return nil, noWatch(ctx)
+	}
+	return &rolloutWatches{workload: ww, pods: pw}, nil
+}
+
+func noWatch(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errNoWatch{}
+}
+
+// workloadEvent judges the workload an event carries; a deleted workload
+// fails the rollout, an ended or broken watch is opened again.
+func (r *kubeRollout) workloadEvent(ctx context.Context, w *rolloutWatches, ev watch.Event, open bool, judge func(kobject) (bool, error)) (bool, error) {
+	if !open || ev.Type == watch.Error {
+		var done bool
+		var err error
+		w.workload, done, err = r.rewatchWorkload(ctx, w.workload, ev.Type == watch.Error, judge, watchSeconds(ctx))
+		return done, err
+	}
+	if ev.Type == watch.Deleted {
+		return false, fmt.Errorf("%s was deleted during the rollout", r.ref)
+	}
+	if o, ok := ev.Object.(kobject); ok {
+		return judge(o)
+	}
+	return false, nil
+}
+
+// podEvent names a pod of the rollout that cannot start (errPod); an ended
+// or broken watch is opened again.
+func (r *kubeRollout) podEvent(ctx context.Context, w *rolloutWatches, ev watch.Event, open bool, changes []containerChange) error {
+	if !open || ev.Type == watch.Error {
+		var err error
+		w.pods, err = r.rewatchPods(ctx, w.pods, ev.Type == watch.Error, watchSeconds(ctx))
+		return err
+	}
+	if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type != watch.Deleted {
+		if msg := podProblem(p, changes); msg != "" {
+			return &errPod{msg: msg}
+		}
+	}
+	return nil
 }
 
 // mustStatusJSON is the workload's status, to see whether it moved.

@@ -311,7 +311,6 @@ func TestKubeStatefulSetPartition(t *testing.T) {
 	}
 }
 
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func TestKubeFailedRolloutRollsBack(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -342,22 +341,7 @@ func TestKubeFailedRolloutRollsBack(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", w, r.Output())
 				}
 			}
-			d, _ := f.Deployment("web", "web")
-			ss, _ := f.StatefulSet("web", "db")
-			ds, _ := f.DaemonSet("web", "agent")
-			for _, spec := range []corev1.PodSpec{d.Spec.Template.Spec, ss.Spec.Template.Spec, ds.Spec.Template.Spec} {
-				if strings.Contains(images(spec), newImage) {
-					t.Errorf("not rolled back: %s", images(spec))
-				}
-			}
-			for _, p := range f.Pods("web", nil) {
-				if strings.Contains(images(p.Spec), newImage) {
-					t.Errorf("pod %s still runs the new image", p.Name)
-				}
-			}
-			if d.Status.AvailableReplicas != 3 || ss.Status.ReadyReplicas != 3 || ds.Status.NumberAvailable != 3 {
-				t.Errorf("not available after rollback: %d %d %d", d.Status.AvailableReplicas, ss.Status.ReadyReplicas, ds.Status.NumberAvailable)
-			}
+			checkKubeRolledBack(t, f)
 			rep := readReport(t, env[kubeWorkspaceEnv])
 			for _, o := range rep.Services {
 				if o.Outcome != outcomeRolledBack {
@@ -365,6 +349,28 @@ func TestKubeFailedRolloutRollsBack(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkKubeRolledBack fails t unless the fake's three workloads (web,
+// db, agent) and all their pods run without the new image, 3 available each.
+func checkKubeRolledBack(t *testing.T, f *kube.Server) {
+	t.Helper()
+	d, _ := f.Deployment("web", "web")
+	ss, _ := f.StatefulSet("web", "db")
+	ds, _ := f.DaemonSet("web", "agent")
+	for _, spec := range []corev1.PodSpec{d.Spec.Template.Spec, ss.Spec.Template.Spec, ds.Spec.Template.Spec} {
+		if strings.Contains(images(spec), newImage) {
+			t.Errorf("not rolled back: %s", images(spec))
+		}
+	}
+	for _, p := range f.Pods("web", nil) {
+		if strings.Contains(images(p.Spec), newImage) {
+			t.Errorf("pod %s still runs the new image", p.Name)
+		}
+	}
+	if d.Status.AvailableReplicas != 3 || ss.Status.ReadyReplicas != 3 || ds.Status.NumberAvailable != 3 {
+		t.Errorf("not available after rollback: %d %d %d", d.Status.AvailableReplicas, ss.Status.ReadyReplicas, ds.Status.NumberAvailable)
 	}
 }
 

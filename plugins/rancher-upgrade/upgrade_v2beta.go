@@ -278,8 +278,6 @@ type upgradePlan struct {
 // buildUpgrade makes the upgrade action's body from the service's own raw
 // launchConfig: only imageUuid, the merged labels and named sidekicks'
 // imageUuid change; every other field is sent back as it came.
-//
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func buildUpgrade(sv *v2Service, s *job) (*upgradePlan, error) {
 	var lc map[string]json.RawMessage
 	if err := json.Unmarshal(sv.LaunchConfig, &lc); err != nil || lc == nil {
@@ -288,67 +286,19 @@ func buildUpgrade(sv *v2Service, s *job) (*upgradePlan, error) {
 	p := &upgradePlan{startFirst: s.StartFirst}
 	lc["imageUuid"], _ = json.Marshal("docker:" + s.image)
 	if len(s.labels) > 0 {
-		cur := map[string]json.RawMessage{}
-		if raw, ok := lc["labels"]; ok && !isNullJSON(raw) {
-			if err := json.Unmarshal(raw, &cur); err != nil {
-				return nil, fmt.Errorf("service %s: launchConfig.labels is not an object", sv.Name)
-			}
+		change, err := mergeLabels(sv, lc, s.labels)
+		if err != nil {
+			return nil, err
 		}
-		var changed []string
-		for _, l := range s.labels {
-			v, _ := json.Marshal(l.Value)
-			old, had := cur[l.Key]
-			switch {
-			case !had:
-				changed = append(changed, "+"+l.Key+"="+l.Value)
-			case string(old) != string(v):
-				var o string
-				_ = json.Unmarshal(old, &o)
-				changed = append(changed, "~"+l.Key+"="+o+"->"+l.Value)
-			}
-			cur[l.Key] = v
-		}
-		lc["labels"], _ = json.Marshal(cur)
-		if len(changed) == 0 {
-			changed = []string{"(already set)"}
-		}
-		p.changes = append(p.changes, "labels:   "+strings.Join(changed, " "))
+		p.changes = append(p.changes, change)
 	}
 	strategy := map[string]any{"batchSize": s.BatchSize, "intervalMillis": s.intervalMS}
 	if len(s.sidekicks) > 0 {
-		var secs []map[string]json.RawMessage
-		if !isNullJSON(sv.SecondaryLaunchConfigs) {
-			if err := json.Unmarshal(sv.SecondaryLaunchConfigs, &secs); err != nil {
-				return nil, fmt.Errorf("service %s: secondaryLaunchConfigs is not an array of objects", sv.Name)
-			}
+		send, changes, err := upgradeSidekicks(sv, s)
+		if err != nil {
+			return nil, err
 		}
-		var send []map[string]json.RawMessage
-		for _, sk := range s.sidekicks {
-			var found map[string]json.RawMessage
-			var have []string
-			for _, sec := range secs {
-				var n string
-				_ = json.Unmarshal(sec["name"], &n)
-				have = append(have, n)
-				if n == sk.Name {
-					found = sec
-				}
-			}
-			if found == nil && !s.strictSidekicks() {
-				p.changes = append(p.changes, "sidekick: "+sk.Name+" not in this service")
-				continue
-			}
-			if found == nil {
-				if len(have) == 0 {
-					have = []string{"none"}
-				}
-				return nil, plugin.Invalid("sidekick", "service %s has no sidekick %q; sidekicks: %s", sv.Name, sk.Name, strings.Join(have, ", "))
-			}
-			old, _ := json.Marshal(imageOf(mustJSON(found)))
-			found["imageUuid"], _ = json.Marshal("docker:" + sk.Image)
-			p.changes = append(p.changes, fmt.Sprintf("sidekick: %s %s -> docker:%s", sk.Name, strings.Trim(string(old), `"`), sk.Image))
-			send = append(send, found)
-		}
+		p.changes = append(p.changes, changes...)
 		if len(send) > 0 {
 			strategy["secondaryLaunchConfigs"] = send
 		}
@@ -365,8 +315,93 @@ func buildUpgrade(sv *v2Service, s *job) (*upgradePlan, error) {
 		return nil, fmt.Errorf("encode upgrade: %w", err)
 	}
 	p.body = body
+	p.strategy = strategyLine(s, p.startFirst)
+	return p, nil
+}
+
+// mergeLabels sets labels in lc's labels and returns the plan's line:
+// +key=value for a new label, ~key=old->new for a changed one.
+func mergeLabels(sv *v2Service, lc map[string]json.RawMessage, labels []label) (string, error) {
+	cur := map[string]json.RawMessage{}
+	if raw, ok := lc["labels"]; ok && !isNullJSON(raw) {
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return "", fmt.Errorf("service %s: launchConfig.labels is not an object", sv.Name)
+		}
+	}
+	var changed []string
+	for _, l := range labels {
+		v, _ := json.Marshal(l.Value)
+		old, had := cur[l.Key]
+		switch {
+		case !had:
+			changed = append(changed, "+"+l.Key+"="+l.Value)
+		case string(old) != string(v):
+			var o string
+			_ = json.Unmarshal(old, &o)
+			changed = append(changed, "~"+l.Key+"="+o+"->"+l.Value)
+		}
+		cur[l.Key] = v
+	}
+	lc["labels"], _ = json.Marshal(cur)
+	if len(changed) == 0 {
+		changed = []string{"(already set)"}
+	}
+	return "labels:   " + strings.Join(changed, " "), nil
+}
+
+// upgradeSidekicks returns the service's secondary launchConfigs named by
+// the sidekick setting with their new imageUuid, and the plan's lines. A
+// sidekick the service lacks is a settings error with one target service
+// (strictSidekicks), a plan line with several.
+func upgradeSidekicks(sv *v2Service, s *job) ([]map[string]json.RawMessage, []string, error) {
+	var secs []map[string]json.RawMessage
+	if !isNullJSON(sv.SecondaryLaunchConfigs) {
+		if err := json.Unmarshal(sv.SecondaryLaunchConfigs, &secs); err != nil {
+			return nil, nil, fmt.Errorf("service %s: secondaryLaunchConfigs is not an array of objects", sv.Name)
+		}
+	}
+	var send []map[string]json.RawMessage
+	var changes []string
+	for _, sk := range s.sidekicks {
+		found, have := findSidekick(secs, sk.Name)
+		if found == nil && !s.strictSidekicks() {
+			changes = append(changes, "sidekick: "+sk.Name+" not in this service")
+			continue
+		}
+		if found == nil {
+			if len(have) == 0 {
+				have = []string{"none"}
+			}
+			return nil, nil, plugin.Invalid("sidekick", "service %s has no sidekick %q; sidekicks: %s", sv.Name, sk.Name, strings.Join(have, ", "))
+		}
+		old, _ := json.Marshal(imageOf(mustJSON(found)))
+		found["imageUuid"], _ = json.Marshal("docker:" + sk.Image)
+		changes = append(changes, fmt.Sprintf("sidekick: %s %s -> docker:%s", sk.Name, strings.Trim(string(old), `"`), sk.Image))
+		send = append(send, found)
+	}
+	return send, changes, nil
+}
+
+// findSidekick returns the last secondary launchConfig called name (nil
+// when none is) and the names of all of them.
+func findSidekick(secs []map[string]json.RawMessage, name string) (map[string]json.RawMessage, []string) {
+	var found map[string]json.RawMessage
+	var have []string
+	for _, sec := range secs {
+		var n string
+		_ = json.Unmarshal(sec["name"], &n)
+		have = append(have, n)
+		if n == name {
+			found = sec
+		}
+	}
+	return found, have
+}
+
+// strategyLine is the plan's strategy line.
+func strategyLine(s *job, startFirst bool) string {
 	order := "stop old, then start new"
-	if p.startFirst {
+	if startFirst {
 		order = "start new first"
 	}
 	after := "finish (confirm) and wait for active"
@@ -377,8 +412,7 @@ func buildUpgrade(sv *v2Service, s *job) (*upgradePlan, error) {
 	if !s.Rollback {
 		rb = "no rollback"
 	}
-	p.strategy = fmt.Sprintf("in-service, batch %d, interval %dms, %s; %s; %s; timeout %s", s.BatchSize, s.intervalMS, order, after, rb, s.rolloutTimeout)
-	return p, nil
+	return fmt.Sprintf("in-service, batch %d, interval %dms, %s; %s; %s; timeout %s", s.BatchSize, s.intervalMS, order, after, rb, s.rolloutTimeout)
 }
 
 // strictSidekicks: with one service a sidekick it lacks is a settings
