@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
+	"github.com/lightship-ci/lightship/pkg/report"
 	"github.com/urfave/cli/v2"
 )
 
@@ -693,5 +695,34 @@ func TestSecretsAndRequiredNameFlags(t *testing.T) {
 	err := app.CheckNames()
 	if err == nil || !strings.Contains(err.Error(), `Secrets names "passwd"`) || !strings.Contains(err.Error(), `Required names "repository"`) || strings.Contains(err.Error(), "log_level") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestReportFollowsLogFormatAndIsScrubbed(t *testing.T) {
+	t.Parallel()
+	write := func(s *testSettings, env *plugin.Env) error {
+		w := env.Report("plan")
+		w.Printf("plan: login %s\n", s.Password)
+		tb := report.Table{Columns: []string{"USER", "PASSWORD"}}
+		tb.Row("ci", s.Password)
+		w.Table(&tb)
+		return w.Document("POST /login", map[string]string{"password": s.Password})
+	}
+	for _, format := range []string{"text", "json"} {
+		res := plugintest.Run(t, newTestApp(&testSettings{execute: write}), map[string]string{
+			"PLUGIN_REPO": "r", "PLUGIN_PASSWORD": canary, "PLUGIN_LOG_FORMAT": format,
+		})
+		if res.Code != 0 {
+			t.Fatalf("%s: exit %d: %s", format, res.Code, res.Output())
+		}
+		assertNoSecrets(t, res.Output())
+		if strings.Count(res.Stdout, "******") != 3 {
+			t.Errorf("%s: want 3 masked values:\n%s", format, res.Stdout)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+			if isJSON := json.Valid([]byte(line)); isJSON != (format == "json") {
+				t.Errorf("%s: line %q (JSON: %v)", format, line, isJSON)
+			}
+		}
 	}
 }

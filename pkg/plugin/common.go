@@ -7,6 +7,7 @@ import (
 	"github.com/lightship-ci/lightship/pkg/drone"
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/redact"
+	"github.com/lightship-ci/lightship/pkg/report"
 	"github.com/lightship-ci/lightship/pkg/result"
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -59,7 +60,8 @@ type Env struct {
 	Common Common
 	// Log writes through the redactor.
 	Log *logrus.Logger
-	// Stdout is for the plugin's report (plan, tables); it is scrubbed too.
+	// Stdout is the scrubbed stdout. Write the plugin's report (plan,
+	// progress, tables) through Report, which follows log_format.
 	Stdout io.Writer
 	// Redactor holds the run's secrets; register derived secrets with it.
 	Redactor *redact.Redactor
@@ -93,6 +95,16 @@ func (e *Env) HTTP(o httpx.Options) (*httpx.Client, error) {
 		return nil, Invalid("ca_cert", "%v", err)
 	}
 	return c, nil
+}
+
+// Report returns where a part of the plugin's report goes (source names
+// it: "plan", "build", ...): stdout as text, or one JSON log entry per line
+// and per table row under log_format json. Both pass through the redactor.
+func (e *Env) Report(source string) *report.Writer {
+	if e.Common.LogFormat == "json" {
+		return report.JSON(e.Log, source)
+	}
+	return report.Text(e.Stdout)
 }
 
 // Lookup returns a variable of the run's environment and whether it is set.

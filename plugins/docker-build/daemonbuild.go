@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/lightship-ci/lightship/plugins/docker-build/buildsession"
@@ -72,7 +71,7 @@ func (r *runner) buildWithBuildKit(ctx context.Context, opts build.ImageBuildOpt
 
 	ch := make(chan *client.SolveStatus, 16)
 	printed := make(chan error, 1)
-	out := &syncWriter{w: reportWriter(r.env, "build")}
+	out := r.env.Report("build") // safe for the printer and the stream at once
 	go func() {
 		_, err := progress.Print(context.WithoutCancel(ctx), ch, out, progress.Plain)
 		printed <- err
@@ -87,19 +86,6 @@ func (r *runner) buildWithBuildKit(ctx context.Context, opts build.ImageBuildOpt
 		return "", fmt.Errorf("build: %w", r.explainAuth(f.explain(err)))
 	}
 	return imageID, nil
-}
-
-// syncWriter serializes the progress printer's writes and the stream's
-// own text.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // explainAuth says which logins the step has when a registry refused an

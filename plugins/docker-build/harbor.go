@@ -8,11 +8,11 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/httpx"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/report"
 )
 
 // harborClient calls Harbor's REST API v2.0 with Basic auth on every
@@ -255,26 +255,24 @@ func (h *harborClient) overview(ctx context.Context, digest string) (*scanOvervi
 
 // judge prints the summary table and applies harbor_severity.
 func (h *harborClient) judge(ov scanOverview, digest string) error {
-	w := tabwriter.NewWriter(reportWriter(h.env, "harbor"), 0, 4, 2, ' ', 0)
 	scanner := "scanner"
 	if ov.Scanner != nil {
 		scanner = strings.TrimSpace(ov.Scanner.Name + " " + ov.Scanner.Version)
 	}
-	fmt.Fprintf(w, "harbor scan of %s (%s)\n", digest, scanner)
-	fmt.Fprintf(w, "SEVERITY\tCOUNT\n")
+	t := report.Table{Title: fmt.Sprintf("harbor scan of %s (%s)", digest, scanner), Columns: []string{"SEVERITY", "COUNT"}}
 	counts := map[string]int{}
 	if ov.Summary != nil {
 		counts = ov.Summary.Summary
 	}
 	for _, s := range []string{"Critical", "High", "Medium", "Low", "Negligible", "Unknown"} {
 		if n, ok := counts[s]; ok {
-			fmt.Fprintf(w, "%s\t%d\n", s, n)
+			t.Row(s, n)
 		}
 	}
 	if ov.Summary != nil {
-		fmt.Fprintf(w, "Total\t%d (fixable %d)\n", ov.Summary.Total, ov.Summary.Fixable)
+		t.Row("Total", fmt.Sprintf("%d (fixable %d)", ov.Summary.Total, ov.Summary.Fixable))
 	}
-	_ = w.Flush()
+	h.env.Report("harbor").Table(&t)
 	threshold := severityRank()[h.plan.Severity]
 	if threshold == 0 {
 		return nil

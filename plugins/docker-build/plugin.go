@@ -146,7 +146,7 @@ func (s *Settings) Validate(env *plugin.Env) (plugin.Job, error) {
 
 // Execute prints the plan and carries it out.
 func (p *Plan) Execute(ctx context.Context, env *plugin.Env) error {
-	p.Print(reportWriter(env, "plan"))
+	p.Print(env.Report("plan"))
 	if p.Remote != nil {
 		return runRemote(ctx, env, p)
 	}

@@ -43,7 +43,7 @@ func runRemote(ctx context.Context, env *plugin.Env, p *Plan) error {
 	if len(p.Remote.Platforms) > 0 {
 		pls = strings.Join(p.Remote.Platforms, ", ")
 	}
-	fmt.Fprintf(reportWriter(env, "plan"), "plan: builder BuildKit on %s (buildkit_host), platforms %s; buildkitd pushes\n", p.Remote.Addr, pls)
+	env.Report("plan").Printf("plan: builder BuildKit on %s (buildkit_host), platforms %s; buildkitd pushes\n", p.Remote.Addr, pls)
 	r := &remoteRunner{runner: runner{plan: p, env: env}, bk: c}
 	return r.run(ctx)
 }
@@ -307,6 +307,6 @@ func (r *remoteRunner) printProgress(ctx context.Context, ch chan *client.SolveS
 	if r.env.Common.LogFormat == "json" {
 		mode = progress.RawJSON
 	}
-	_, err := progress.Print(ctx, ch, reportWriter(r.env, "build"), mode)
+	_, err := progress.Print(ctx, ch, r.env.Report("build"), mode)
 	return err
 }

@@ -104,7 +104,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if bk {
 		name = "BuildKit"
 	}
-	fmt.Fprintf(reportWriter(r.env, "plan"), "plan: builder %s (%s)\n", name, why)
+	r.env.Report("plan").Printf("plan: builder %s (%s)\n", name, why)
 	if err := checkBuilder(p, bk, why); err != nil {
 		return err
 	}

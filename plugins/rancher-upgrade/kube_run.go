@@ -11,6 +11,7 @@ import (
 
 	"github.com/lightship-ci/lightship/pkg/backoff"
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/report"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,7 +24,7 @@ type kubeRollout struct {
 	j       *kubeJob
 	env     *plugin.Env
 	c       *kubeClients
-	out     *lineWriter
+	out     *report.Writer // the rollouts' lines, one at a time
 	ref     workloadRef
 	obj     kobject // as last read
 	old     corev1.PodTemplateSpec
@@ -32,18 +33,6 @@ type kubeRollout struct {
 	changed bool // the patch was accepted
 	step    *step
 	start   time.Time
-}
-
-// lineWriter serialises the lines of concurrent rollouts.
-type lineWriter struct {
-	mu  sync.Mutex
-	env *plugin.Env
-}
-
-func (l *lineWriter) printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(l.env.Stdout, format, args...)
 }
 
 // Execute plans every workload, prints the plan (and, for dry_run, the
@@ -60,7 +49,7 @@ func (j *kubeJob) Execute(ctx context.Context, env *plugin.Env) error {
 	if err != nil {
 		return err
 	}
-	out := &lineWriter{env: env}
+	out := env.Report("progress")
 	rs := make([]*kubeRollout, 0, len(j.workloads))
 	for _, ref := range j.workloads {
 		r := &kubeRollout{j: j, env: env, c: c, out: out, ref: ref}
@@ -76,9 +65,9 @@ func (j *kubeJob) Execute(ctx context.Context, env *plugin.Env) error {
 	printPlan(env, fmt.Sprintf("%s, namespace %s", j.conn.via, j.namespace), steps)
 	if j.Kube.DryRun {
 		for _, r := range rs {
-			fmt.Fprintf(env.Stdout, "dry run: PATCH %s %s/%s (application/strategic-merge-patch+json):\n  %s\n", cfg.Host, r.ref.Resource, r.ref.Name, r.patch)
+			out.Printf("dry run: PATCH %s %s/%s (application/strategic-merge-patch+json):\n  %s\n", cfg.Host, r.ref.Resource, r.ref.Name, r.patch)
 		}
-		fmt.Fprintln(env.Stdout, "dry run: nothing was sent")
+		out.Printf("dry run: nothing was sent\n")
 		return nil
 	}
 	outcomes, failed := j.runAll(ctx, env, rs)
@@ -157,7 +146,7 @@ func (r *kubeRollout) finishFailed(ctx context.Context, err, failed error) Outco
 	case ctx.Err() != nil:
 		return r.step.outcome(outcomeFailed, "interrupted", why, time.Since(r.start))
 	}
-	r.out.printf("  %s: rolling back to the previous pod template (%s)\n", r.ref, why)
+	r.out.Printf("  %s: rolling back to the previous pod template (%s)\n", r.ref, why)
 	if rerr := r.restore(ctx); rerr != nil {
 		return r.step.outcome(outcomeFailed, "rollback failed", fmt.Errorf("%w; rolling back failed: %w", why, rerr), time.Since(r.start))
 	}
@@ -260,7 +249,7 @@ func (r *kubeRollout) apply(ctx context.Context) error {
 		if !apierrors.IsConflict(err) || attempt == 5 {
 			return fmt.Errorf("patch: %w", err)
 		}
-		r.out.printf("  %s: changed by someone else since it was read (409): reading it again\n", r.ref)
+		r.out.Printf("  %s: changed by someone else since it was read (409): reading it again\n", r.ref)
 		cur, gerr := r.c.getWorkload(ctx, r.j.namespace, r.ref, r.j.reqTimeout)
 		if gerr != nil {
 			return fmt.Errorf("read after a conflict: %w", gerr)
@@ -269,7 +258,7 @@ func (r *kubeRollout) apply(ctx context.Context) error {
 			return err
 		}
 	}
-	r.out.printf("  %s: patched, generation %d\n", r.ref, r.obj.GetGeneration())
+	r.out.Printf("  %s: patched, generation %d\n", r.ref, r.obj.GetGeneration())
 	return r.wait(ctx, r.changes)
 }
 
@@ -309,7 +298,7 @@ func (r *kubeRollout) deleteFailedPods(ctx context.Context, rev string) error {
 	}
 	for _, p := range pods.Items {
 		if p.Labels["controller-revision-hash"] == rev && !podIsReady(&p) {
-			r.out.printf("  %s: deleting pod %s of the failed revision (StatefulSet forced rollback)\n", r.ref, p.Name)
+			r.out.Printf("  %s: deleting pod %s of the failed revision (StatefulSet forced rollback)\n", r.ref, p.Name)
 			if err := r.c.deletePod(ctx, r.j.namespace, p.Name, r.j.reqTimeout); err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("delete pod %s: %w", p.Name, err)
 			}
@@ -347,7 +336,7 @@ func (r *kubeRollout) wait(ctx context.Context, changes []containerChange) error
 			return false, err
 		}
 		if msg != last {
-			r.out.printf("  %s: %s [%.1fs]\n", r.ref, msg, time.Since(t0).Seconds())
+			r.out.Printf("  %s: %s [%.1fs]\n", r.ref, msg, time.Since(t0).Seconds())
 			last = msg
 		}
 		return done, nil

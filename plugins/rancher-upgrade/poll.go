@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/backoff"
@@ -49,7 +48,7 @@ func waitFor[T any](ctx context.Context, j *job, env *plugin.Env, ref, what stri
 		}
 		cur = next
 		if st := p.status(cur); st != last {
-			fmt.Fprintf(env.Stdout, "  %s: %s [%.1fs]\n", ref, st, time.Since(start).Seconds())
+			env.Report("progress").Printf("  %s: %s [%.1fs]\n", ref, st, time.Since(start).Seconds())
 			last = st
 		}
 	}

@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/lightship-ci/lightship/pkg/plugin"
+	"github.com/lightship-ci/lightship/pkg/report"
 	"github.com/lightship-ci/lightship/pkg/result"
 )
 
@@ -70,33 +69,31 @@ type Report struct {
 }
 
 func printPlan(env *plugin.Env, heading string, steps []*step) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Plan: %s\n", heading)
+	w := env.Report("plan")
+	w.Printf("Plan: %s\n", heading)
 	for i, st := range steps {
-		fmt.Fprintf(&b, "  %d. %s (%s, %s)\n", i+1, st.Ref, st.ID, st.State)
-		fmt.Fprintf(&b, "     image:    %s -> %s\n", st.OldImage, st.NewImage)
+		w.Printf("  %d. %s (%s, %s)\n", i+1, st.Ref, st.ID, st.State)
+		w.Printf("     image:    %s -> %s\n", st.OldImage, st.NewImage)
 		for _, l := range st.Lines {
-			fmt.Fprintf(&b, "     %s\n", l)
+			w.Printf("     %s\n", l)
 		}
 	}
-	fmt.Fprint(env.Stdout, b.String())
 }
 
 func printSummary(env *plugin.Env, r Report) {
-	var b strings.Builder
-	b.WriteString("Summary:\n")
-	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  SERVICE\tOUTCOME\tSTATE\tTIME\tTARGET IMAGE")
+	t := report.Table{Title: "Summary:", Indent: "  ",
+		Columns: []string{"SERVICE", "OUTCOME", "STATE", "TIME", "TARGET IMAGE"},
+		Keys:    []string{"service", "outcome", "state", "duration", "target_image"}}
 	for _, o := range r.Services {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%.1fs\t%s\n", o.Service, o.Outcome, dash(o.State), o.Seconds, o.NewImage)
+		t.Row(o.Service, o.Outcome, dash(o.State), fmt.Sprintf("%.1fs", o.Seconds), o.NewImage)
 	}
-	_ = tw.Flush()
+	w := env.Report("summary")
+	w.Table(&t)
 	for _, o := range r.Services {
 		if o.Error != "" {
-			fmt.Fprintf(&b, "  %s: %s\n", o.Service, o.Error)
+			w.Printf("  %s: %s\n", o.Service, o.Error)
 		}
 	}
-	fmt.Fprint(env.Stdout, b.String())
 }
 
 func dash(s string) string {

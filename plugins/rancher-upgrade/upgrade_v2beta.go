@@ -208,7 +208,7 @@ func (u *v2) action(ctx context.Context, ref string, sv *v2Service, name string,
 	if out.Links["self"] == "" {
 		out.Links = sv.Links
 	}
-	fmt.Fprintf(u.env.Stdout, "  %s: %s -> %s\n", ref, name, out.status())
+	u.env.Report("progress").Printf("  %s: %s -> %s\n", ref, name, out.status())
 	return &out, nil
 }
 
@@ -522,7 +522,7 @@ func (u *v2) preflight(ctx context.Context, ref string, sv *v2Service) (*v2Servi
 			if sv.State == "canceled-upgrade" {
 				action, what = "rollback", "rolling back"
 			}
-			fmt.Fprintf(u.env.Stdout, "  %s: %s the upgrade an earlier run left %s (finish_previous)\n", ref, what, sv.State)
+			u.env.Report("progress").Printf("  %s: %s the upgrade an earlier run left %s (finish_previous)\n", ref, what, sv.State)
 			if sv, err = u.action(ctx, ref, sv, action, nil); err != nil {
 				return sv, err
 			}
@@ -532,7 +532,7 @@ func (u *v2) preflight(ctx context.Context, ref string, sv *v2Service) (*v2Servi
 		case sv.State == "removed" || sv.State == "removing" || sv.State == "purged":
 			return sv, fmt.Errorf("service is %s", sv.State)
 		default:
-			fmt.Fprintf(u.env.Stdout, "  %s: waiting for %s to end before upgrading\n", ref, sv.State)
+			u.env.Report("progress").Printf("  %s: waiting for %s to end before upgrading\n", ref, sv.State)
 			sv, err = u.wait(ctx, ref, sv, "a stable state", time.Now().Add(u.s.rolloutTimeout), func(sv *v2Service) (bool, error) {
 				if sv.Transitioning == "error" {
 					return false, fmt.Errorf("%s: %s", sv.State, orDefault(sv.TransitioningMessage, "transitioning=error"))
@@ -578,7 +578,7 @@ func (u *v2) run(ctx context.Context, st *step, found *v2Service) Outcome {
 		return u.recover(ctx, st, sv, err, t0)
 	}
 	if !u.s.Confirm {
-		fmt.Fprintf(u.env.Stdout, "  %s: left upgraded (confirm=false): finish or roll back in Rancher\n", st.Ref)
+		u.env.Report("progress").Printf("  %s: left upgraded (confirm=false): finish or roll back in Rancher\n", st.Ref)
 		return st.outcome(outcomeUpgraded, sv.State, nil, time.Since(t0))
 	}
 	if sv, err = u.action(ctx, st.Ref, sv, "finishupgrade", nil); err != nil {
@@ -604,7 +604,7 @@ func (u *v2) recover(ctx context.Context, st *step, sv *v2Service, cause error, 
 		// The build was canceled: stop here rather than start a rollback nobody waits for.
 		return st.outcome(outcomeFailed, state, fmt.Errorf("upgrade interrupted: %w; service left %s", cause, state), time.Since(t0))
 	}
-	fmt.Fprintf(u.env.Stdout, "  %s: upgrade failed (%v); rolling back\n", st.Ref, cause)
+	u.env.Report("progress").Printf("  %s: upgrade failed (%v); rolling back\n", st.Ref, cause)
 	err := u.rollback(ctx, st.Ref, sv)
 	if err != nil {
 		return st.outcome(outcomeFailed, state, fmt.Errorf("upgrade failed: %w; rollback failed: %w", cause, err), time.Since(t0))

@@ -259,7 +259,7 @@ func (u *v3) run(ctx context.Context, st *step, link string) Outcome {
 		return fail("", fmt.Errorf("GET workload: %w", err))
 	}
 	if w.Transitioning == "yes" {
-		fmt.Fprintf(u.env.Stdout, "  %s: waiting for the rollout in progress to end\n", st.Ref)
+		u.env.Report("progress").Printf("  %s: waiting for the rollout in progress to end\n", st.Ref)
 		w, err = u.wait(ctx, st.Ref, link, w, "the previous rollout", func(w *v3Workload) (bool, error) { return w.Transitioning != "yes", nil })
 		if err != nil {
 			return fail(w.State, fmt.Errorf("before upgrading: %w", err))
@@ -280,7 +280,7 @@ func (u *v3) run(ctx context.Context, st *step, link string) Outcome {
 	}
 	if old.Image == u.s.image && (pull == "" || old.ImagePullPolicy == pull) && len(u.s.labels) == 0 {
 		// Nothing in the pod template changes: only redeploy starts a rollout.
-		fmt.Fprintf(u.env.Stdout, "  %s: %s is already the image: redeploy\n", st.Ref, old.Image)
+		u.env.Report("progress").Printf("  %s: %s is already the image: redeploy\n", st.Ref, old.Image)
 		link := w.Actions["redeploy"]
 		if link == "" {
 			return fail(w.State, fmt.Errorf("action redeploy is not available (available: %s)", actionList(w.Actions)))
@@ -290,7 +290,7 @@ func (u *v3) run(ctx context.Context, st *step, link string) Outcome {
 			return fail(w.State, fmt.Errorf("POST redeploy: %w", err))
 		}
 	} else {
-		fmt.Fprintf(u.env.Stdout, "  %s: set image %s -> %s\n", st.Ref, old.Image, u.s.image)
+		u.env.Report("progress").Printf("  %s: set image %s -> %s\n", st.Ref, old.Image, u.s.image)
 		if w, err = u.setImage(ctx, link, obj, idx, u.s.image, pull, u.s.labels); err != nil {
 			return fail("", err)
 		}
@@ -305,7 +305,7 @@ func (u *v3) run(ctx context.Context, st *step, link string) Outcome {
 	if ctx.Err() != nil {
 		return fail(w.State, fmt.Errorf("upgrade interrupted: %w; workload left as it is", err))
 	}
-	fmt.Fprintf(u.env.Stdout, "  %s: upgrade failed (%v); restoring %s\n", st.Ref, err, old.Image)
+	u.env.Report("progress").Printf("  %s: upgrade failed (%v); restoring %s\n", st.Ref, err, old.Image)
 	if rerr := u.restore(ctx, st.Ref, link, idx, old.Image, old.ImagePullPolicy); rerr != nil {
 		return fail(w.State, fmt.Errorf("upgrade failed: %w; restoring %s failed: %w", err, old.Image, rerr))
 	}

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/lightship-ci/lightship/pkg/drone"
+	"github.com/lightship-ci/lightship/pkg/report"
 )
 
 // Limits in UTF-8 bytes (api/wecom.md), btntxt in characters.
@@ -346,25 +345,20 @@ func truncateChars(s string, n int) string {
 }
 
 // print writes the plan and the requests it would make, secrets masked.
-func (p Plan) print(w io.Writer, c config) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	fmt.Fprintf(w, "dry run: status %s, nothing is sent\n", p.Status)
+func (p Plan) print(w *report.Writer, c config) error {
+	w.Printf("dry run: status %s, nothing is sent\n", p.Status)
 	for _, n := range p.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		w.Printf("note: %s\n", n)
 	}
 	base := c.base.String()
 	if p.App != nil {
-		fmt.Fprintf(w, "GET %s/cgi-bin/gettoken?corpid=...&corpsecret=******\n", base)
-		fmt.Fprintf(w, "POST %s/cgi-bin/message/send?access_token=******\n", base)
-		if err := enc.Encode(p.App); err != nil {
+		w.Printf("GET %s/cgi-bin/gettoken?corpid=...&corpsecret=******\n", base)
+		if err := w.Document("POST "+base+"/cgi-bin/message/send?access_token=******", p.App); err != nil {
 			return err
 		}
 	}
 	for i := range c.robots {
-		fmt.Fprintf(w, "POST %s%s?key=****** (robot %d)\n", base, robotPath, i+1)
-		if err := enc.Encode(p.Robot); err != nil {
+		if err := w.Document(fmt.Sprintf("POST %s%s?key=****** (robot %d)", base, robotPath, i+1), p.Robot); err != nil {
 			return err
 		}
 	}

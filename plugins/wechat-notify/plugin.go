@@ -176,7 +176,7 @@ func (s *job) Execute(ctx context.Context, env *plugin.Env) error {
 		return s.writeResult(env, outcome{Status: p.Status, Skipped: p.Skip})
 	}
 	if s.DryRun {
-		return p.print(env.Stdout, s.cfg)
+		return p.print(env.Report("dry-run"), s.cfg)
 	}
 	c, err := s.newClient(env)
 	if err != nil {
