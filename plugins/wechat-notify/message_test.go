@@ -143,29 +143,62 @@ func meta() drone.Metadata {
 
 func noEnv(string) (string, bool) { return "", false }
 
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
+// planCase is one TestMessagePlans case: the settings, the build, and the
+// checks of the plan made from them.
+type planCase struct {
+	name  string
+	kv    map[string]string
+	meta  drone.Metadata
+	check func(t *testing.T, p Plan)
+}
+
 func TestMessagePlans(t *testing.T) {
 	t.Parallel()
-	app := map[string]string{"corpid": "ww1", "corp_secret": "s", "agent_id": "1000002"}
-	with := func(base map[string]string, kv ...string) map[string]string {
-		out := map[string]string{}
-		for k, v := range base {
-			out[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			out[kv[i]] = kv[i+1]
-		}
-		return out
+	for _, tc := range append(textcardPlanCases(), msgtypePlanCases()...) {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := settings(t, tc.kv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := s.Message(tc.meta, noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, p)
+		})
 	}
+}
+
+// appSettings are an application message's settings.
+func appSettings() map[string]string {
+	return map[string]string{"corpid": "ww1", "corp_secret": "s", "agent_id": "1000002"}
+}
+
+// withSettings returns base with the pairs kv (name, value, ...) set.
+func withSettings(base map[string]string, kv ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// failingMeta is meta() of a build whose step "test" failed.
+func failingMeta() drone.Metadata {
 	failing := meta()
 	failing.Build.Status = "failure"
 	failing.Build.FailedSteps = []string{"test"}
-	tests := []struct {
-		name  string
-		kv    map[string]string
-		meta  drone.Metadata
-		check func(t *testing.T, p Plan)
-	}{
+	return failing
+}
+
+// textcardPlanCases: the default textcard, its recipients, and commit text
+// kept as data.
+func textcardPlanCases() []planCase {
+	app, failing := appSettings(), failingMeta()
+	return []planCase{
 		{"default textcard zh", app, meta(), func(t *testing.T, p Plan) {
 			c := p.App.TextCard
 			if p.App.ToUser != "@all" || p.App.AgentID != 1000002 || c.Title != "registry/test #42 构建成功" || c.URL != "https://drone.example.com/registry/test/42" {
@@ -180,22 +213,39 @@ func TestMessagePlans(t *testing.T) {
 				t.Fatalf("description %q", p.App.TextCard.Description)
 			}
 		}},
-		{"to_party alone does not add @all", with(app, "to_party", "2|3", "to_user", ""), meta(), func(t *testing.T, p Plan) {
+		{"to_party alone does not add @all", withSettings(app, "to_party", "2|3", "to_user", ""), meta(), func(t *testing.T, p Plan) {
 			if p.App.ToUser != "" || p.App.ToParty != "2|3" {
 				t.Fatalf("%+v", p.App)
 			}
 		}},
-		{"to_user list joined with |", with(app, "to_user", "zhangsan,lisi"), meta(), func(t *testing.T, p Plan) {
+		{"to_user list joined with |", withSettings(app, "to_user", "zhangsan,lisi"), meta(), func(t *testing.T, p Plan) {
 			if p.App.ToUser != "zhangsan|lisi" {
 				t.Fatalf("%+v", p.App)
 			}
 		}},
-		{"text with explicit title and message", with(app, "msgtype", "text", "title", "T {{ .Build.Number }}", "message", "by {{ .Commit.Author }}"), meta(), func(t *testing.T, p Plan) {
+		{"commit text is data, never template", withSettings(app, "description", "{{ .Commit.Title }}"), func() drone.Metadata {
+			m := meta()
+			m.Commit.Message.Title = "{{ .Repo.Slug }} ${DRONE_NETRC_PASSWORD}"
+			return m
+		}(), func(t *testing.T, p Plan) {
+			if p.App.TextCard.Description != "{{ .Repo.Slug }} ${DRONE_NETRC_PASSWORD}" {
+				t.Fatalf("%q", p.App.TextCard.Description)
+			}
+		}},
+	}
+}
+
+// msgtypePlanCases: text, markdown and news application messages, robot
+// messages with mentions, safe and only_on.
+func msgtypePlanCases() []planCase {
+	app, failing := appSettings(), failingMeta()
+	return []planCase{
+		{"text with explicit title and message", withSettings(app, "msgtype", "text", "title", "T {{ .Build.Number }}", "message", "by {{ .Commit.Author }}"), meta(), func(t *testing.T, p Plan) {
 			if p.App.Text.Content != "T 42\nby alice" {
 				t.Fatalf("%q", p.App.Text.Content)
 			}
 		}},
-		{"template_failure wins on failure", with(app, "msgtype", "markdown", "message", "ok", "template_failure", "**{{ .Status }}** {{ if failure }}bad{{ end }}"), failing, func(t *testing.T, p Plan) {
+		{"template_failure wins on failure", withSettings(app, "msgtype", "markdown", "message", "ok", "template_failure", "**{{ .Status }}** {{ if failure }}bad{{ end }}"), failing, func(t *testing.T, p Plan) {
 			if p.App.Markdown.Content != "**failure** bad" {
 				t.Fatalf("%q", p.App.Markdown.Content)
 			}
@@ -211,7 +261,7 @@ func TestMessagePlans(t *testing.T) {
 				t.Fatalf("%q", got)
 			}
 		}},
-		{"english news", with(app, "msgtype", "news", "lang", "en", "pic_url", "https://example.com/p.png", "safe", "true"), meta(), func(t *testing.T, p Plan) {
+		{"english news", withSettings(app, "msgtype", "news", "lang", "en", "pic_url", "https://example.com/p.png", "safe", "true"), meta(), func(t *testing.T, p Plan) {
 			a := p.App.News.Articles[0]
 			if a.Title != "registry/test #42 succeeded" || !strings.HasPrefix(a.Description, "Build succeeded") || a.PicURL == "" {
 				t.Fatalf("%+v", a)
@@ -220,38 +270,16 @@ func TestMessagePlans(t *testing.T) {
 				t.Fatalf("news must not be sent safe: safe %d, notes %q", p.App.Safe, p.Notes)
 			}
 		}},
-		{"safe text", with(app, "msgtype", "text", "safe", "true"), meta(), func(t *testing.T, p Plan) {
+		{"safe text", withSettings(app, "msgtype", "text", "safe", "true"), meta(), func(t *testing.T, p Plan) {
 			if p.App.Safe != 1 {
 				t.Fatalf("safe %d", p.App.Safe)
 			}
 		}},
-		{"only_on failure skips a success", with(app, "only_on", "failure"), meta(), func(t *testing.T, p Plan) {
+		{"only_on failure skips a success", withSettings(app, "only_on", "failure"), meta(), func(t *testing.T, p Plan) {
 			if p.Skip == "" || p.App != nil {
 				t.Fatalf("%+v", p)
 			}
 		}},
-		{"commit text is data, never template", with(app, "description", "{{ .Commit.Title }}"), func() drone.Metadata {
-			m := meta()
-			m.Commit.Message.Title = "{{ .Repo.Slug }} ${DRONE_NETRC_PASSWORD}"
-			return m
-		}(), func(t *testing.T, p Plan) {
-			if p.App.TextCard.Description != "{{ .Repo.Slug }} ${DRONE_NETRC_PASSWORD}" {
-				t.Fatalf("%q", p.App.TextCard.Description)
-			}
-		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s, err := settings(t, tc.kv)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := s.Message(tc.meta, noEnv)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.check(t, p)
-		})
 	}
 }
 
