@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -287,7 +287,7 @@ func (h *harborClient) judge(ov scanOverview, digest string) error {
 		over = append(over, "overall severity "+ov.Severity)
 	}
 	if len(over) > 0 {
-		sort.Strings(over)
+		slices.Sort(over)
 		return fmt.Errorf("harbor: %s has findings at or above %s: %s", digest, h.plan.Severity, strings.Join(over, ", "))
 	}
 	h.env.Log.Infof("harbor: no findings at or above %s", h.plan.Severity)

@@ -93,36 +93,16 @@ func (s *Settings) flags() []cli.Flag {
 	}, append(s.Remote.flags(), s.Session.flags()...)...)
 }
 
-const example = `build_step:
-  image: lightship/docker-build
-  username: harbor_username
-  password: harbor_password
-  registry: harbor.company.com
-  repo: harbor.company.com/registry/test
-  mirror: 'https://registry.docker-cn.com'
-  tag: [dev]
-  dockerfile: Dockerfile`
-
-// notes is DOCS.md's notes: Markdown in notes.md, embedded.
+// notes is notes.md: the plugin's name, title, description, tags, secret
+// and required settings and example step (front matter), then DOCS.md's
+// notes.
 //
 //go:embed notes.md
 var notes string
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
-	return plugin.App{
-		Name:        "docker-build",
-		Title:       "Docker Build",
-		Description: "Build a Docker image through the Engine API and push it to Harbor or any registry.",
-		Tags:        []string{"docker", "harbor", "build", "publish"},
-		Flags:       s.flags(),
-		Secrets:     []string{"password", "config", "buildkit_key", "ssh_agent_key"},
-		Required:    []string{"repo"},
-		Example:     example,
-		Notes:       notes,
-		Version:     version,
-		Plugin:      s,
-	}
+	return plugin.FromNotes(notes, version, s, s.flags())
 }
 
 // Validate checks the settings and returns the plan, the job Execute

@@ -105,37 +105,16 @@ func (s *Settings) rancherFlags() []cli.Flag {
 	}
 }
 
-const example = `rancher:
-  image: lightship/rancher-upgrade
-  url: 'http://rancher.company.com/v2-beta/projects/1a870'
-  access_key: rancher access key
-  secret_key: rancher secret key
-  service: rancher_stack/rancher_service
-  docker_image: 'harbor.company.com/registry/test:dev'
-  batch_size: 1
-  timeout: 600
-  confirm: true`
-
-// notes is DOCS.md's notes: Markdown in notes.md, embedded.
+// notes is notes.md: the plugin's name, title, description, tags, secret
+// and required settings and example step (front matter), then DOCS.md's
+// notes.
 //
 //go:embed notes.md
 var notes string
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
-	return plugin.App{
-		Name:        "rancher-upgrade",
-		Title:       "Rancher Upgrade",
-		Description: "Roll a new image out on Rancher (1.6 v2-beta or 2.x v3) or Kubernetes (directly or through Rancher 2), wait for it, and roll back when it fails.",
-		Tags:        []string{"rancher", "deploy", "kubernetes"},
-		Flags:       s.flags(),
-		Secrets:     []string{"access_key", "secret_key", "token", "kubernetes_token", "kubeconfig"},
-		Required:    nil, // service (Rancher) or workloads (Kubernetes): see the notes
-		Example:     example,
-		Notes:       notes,
-		Version:     version,
-		Plugin:      s,
-	}
+	return plugin.FromNotes(notes, version, s, s.flags())
 }
 
 // Validate checks the settings and derives the job.

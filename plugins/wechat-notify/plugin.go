@@ -100,62 +100,16 @@ func (s *Settings) flags() []cli.Flag {
 	}
 }
 
-const example = `# Drone 1.x
-- name: notify
-  image: lightship/wechat-notify
-  settings:
-    corpid: ww0123456789abcdef
-    agent_id: 1000002
-    corp_secret:
-      from_secret: corp_secret
-    to_user: zhangsan,lisi
-    title: '{{ .Repo.Name }} #{{ .Build.Number }}'
-    btn_txt: 点击前往
-  when:
-    status: [success, failure]
-
-# Drone 0.8, as with clem109/drone-wechat (only image: changed)
-report-deploy:
-  image: lightship/wechat-notify
-  secrets: [plugin_corp_secret, plugin_corpid, plugin_agent_id]
-  title: '${DRONE_REPO_NAME}'
-  description: |
-    构建序列: ${DRONE_BUILD_NUMBER} 部署成功，干得好${DRONE_COMMIT_AUTHOR} ！
-    更新内容: ${DRONE_COMMIT_MESSAGE}
-  msg_url: 'http://project.company.com'
-  btn_txt: 点击前往
-
-# group robot, markdown, mention the author on failure
-- name: robot
-  image: lightship/wechat-notify
-  settings:
-    webhook:
-      from_secret: wecom_robot_key
-    msgtype: markdown
-    mention_author_on_failure: true
-    users: '{"alice@example.com":"alice"}'
-  when:
-    status: [failure]`
-
-// notes is DOCS.md's notes: Markdown in notes.md, embedded.
+// notes is notes.md: the plugin's name, title, description, tags, secret
+// and required settings and example step (front matter), then DOCS.md's
+// notes.
 //
 //go:embed notes.md
 var notes string
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
-	return plugin.App{
-		Name:        "wechat-notify",
-		Title:       "WeChat Work Notify",
-		Description: "Tell the team on WeChat Work (WeCom) what a build did, through an app or a group robot.",
-		Tags:        []string{"notifications", "chat", "wechat", "wecom"},
-		Flags:       s.flags(),
-		Secrets:     []string{"corp_secret", "webhook"},
-		Example:     example,
-		Notes:       notes,
-		Version:     version,
-		Plugin:      s,
-	}
+	return plugin.FromNotes(notes, version, s, s.flags())
 }
 
 // Execute renders the message, then prints it (dry_run) or sends it.
