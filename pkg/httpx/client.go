@@ -95,13 +95,9 @@ func TLSConfig(skipVerify bool, caCert string) (*tls.Config, error) {
 	if caCert == "" {
 		return conf, nil
 	}
-	pem := []byte(caCert)
-	if !strings.Contains(caCert, "-----BEGIN") {
-		b, err := os.ReadFile(caCert)
-		if err != nil {
-			return nil, fmt.Errorf("read ca_cert: %w", err)
-		}
-		pem = b
+	pem, err := PEMOrFile(caCert)
+	if err != nil {
+		return nil, fmt.Errorf("ca_cert: %w", err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
@@ -112,4 +108,17 @@ func TLSConfig(skipVerify bool, caCert string) (*tls.Config, error) {
 	}
 	conf.RootCAs = pool
 	return conf, nil
+}
+
+// PEMOrFile is v itself when it holds PEM text, else the content of the
+// file v names (settings such as ca_cert take either).
+func PEMOrFile(v string) ([]byte, error) {
+	if strings.Contains(v, "-----BEGIN") {
+		return []byte(v), nil
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return nil, fmt.Errorf("neither PEM text nor a readable file: %w", err)
+	}
+	return b, nil
 }

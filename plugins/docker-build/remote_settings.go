@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -87,7 +86,7 @@ func planRemote(p *Plan, s *Settings) error {
 	if bp.CacheTo, err = cacheEntries("cache_to", b.CacheTo.Value(), p.Insecure); err != nil {
 		return err
 	}
-	if bp.ClientCert, err = clientCert(b.Cert, b.Key); err != nil {
+	if bp.ClientCert, err = plugin.ClientCertificate("buildkit_cert", "buildkit_key", b.Cert, b.Key); err != nil {
 		return err
 	}
 	if p.Mirror != "" {
@@ -187,42 +186,4 @@ func cacheEntries(setting string, items []string, insecure bool) ([]client.Cache
 		}
 	}
 	return out, nil
-}
-
-// clientCert loads the mTLS client certificate (PEM text or paths).
-func clientCert(cert, key string) (*tls.Certificate, error) {
-	if cert == "" && key == "" {
-		return nil, nil
-	}
-	if cert == "" {
-		return nil, plugin.Invalid("buildkit_cert", "buildkit_key is set without it")
-	}
-	if key == "" {
-		return nil, plugin.Invalid("buildkit_key", "buildkit_cert is set without it")
-	}
-	certPEM, err := pemOrFile(cert)
-	if err != nil {
-		return nil, plugin.Invalid("buildkit_cert", "%v", err)
-	}
-	keyPEM, err := pemOrFile(key)
-	if err != nil {
-		return nil, plugin.Invalid("buildkit_key", "%v", err)
-	}
-	c, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, plugin.Invalid("buildkit_cert", "with buildkit_key: %v", err)
-	}
-	return &c, nil
-}
-
-// pemOrFile returns v when it is PEM text, else the content of the file v.
-func pemOrFile(v string) ([]byte, error) {
-	if strings.Contains(v, "-----BEGIN ") {
-		return []byte(v), nil
-	}
-	b, err := os.ReadFile(v)
-	if err != nil {
-		return nil, fmt.Errorf("neither PEM text nor a readable file: %w", err)
-	}
-	return b, nil
 }

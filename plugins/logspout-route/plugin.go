@@ -318,40 +318,7 @@ func (s *Settings) tlsConfig(env *plugin.Env) (*tls.Config, error) {
 
 // clientCert loads LOGSPOUT_TLS_CLIENT_CERT/_KEY (PEM text or paths).
 func (s *Settings) clientCert() (*tls.Certificate, error) {
-	if s.TLSClientCert == "" && s.TLSClientKey == "" {
-		return nil, nil
-	}
-	if s.TLSClientCert == "" {
-		return nil, plugin.Invalid("tls_client_cert", "needed with tls_client_key")
-	}
-	if s.TLSClientKey == "" {
-		return nil, plugin.Invalid("tls_client_key", "needed with tls_client_cert")
-	}
-	certPEM, err := pemOrFile(s.TLSClientCert)
-	if err != nil {
-		return nil, plugin.Invalid("tls_client_cert", "%v", err)
-	}
-	keyPEM, err := pemOrFile(s.TLSClientKey)
-	if err != nil {
-		return nil, plugin.Invalid("tls_client_key", "%v", err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, plugin.Invalid("tls_client_cert", "with tls_client_key: %v", err)
-	}
-	return &cert, nil
-}
-
-// pemOrFile is v itself when it holds PEM text, else the file it names.
-func pemOrFile(v string) ([]byte, error) {
-	if strings.Contains(v, "-----BEGIN") {
-		return []byte(v), nil
-	}
-	b, err := os.ReadFile(v)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", v, err)
-	}
-	return b, nil
+	return plugin.ClientCertificate("tls_client_cert", "tls_client_key", s.TLSClientCert, s.TLSClientKey)
 }
 
 // fileSource is the json-file reader when containers_dir is readable
