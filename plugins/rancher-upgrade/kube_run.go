@@ -71,15 +71,7 @@ func (j *kubeJob) Execute(ctx context.Context, env *plugin.Env) error {
 		return nil
 	}
 	outcomes, failed := j.runAll(ctx, env, rs)
-	rep := Report{API: "kubernetes", URL: cfg.Host, Image: j.image, Services: outcomes, Seconds: time.Since(start).Seconds()}
-	printSummary(env, rep)
-	if err := writeReport(env, rep); err != nil {
-		if failed == nil {
-			return err
-		}
-		env.Log.Warn(err.Error())
-	}
-	return failed
+	return finish(env, Report{API: "kubernetes", URL: cfg.Host, Image: j.image, Services: outcomes, Seconds: time.Since(start).Seconds()}, failed)
 }
 
 // runAll patches and waits for every workload at once; the first failure

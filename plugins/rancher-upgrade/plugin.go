@@ -383,15 +383,7 @@ func (j *job) Execute(ctx context.Context, env *plugin.Env) error {
 		}
 		outcomes = append(outcomes, o)
 	}
-	rep := Report{API: j.apiVersion, URL: j.endpoint.String(), Image: j.image, Services: outcomes, Seconds: time.Since(start).Seconds()}
-	printSummary(env, rep)
-	if err := writeReport(env, rep); err != nil {
-		if failed == nil {
-			return err
-		}
-		env.Log.Warn(err.Error())
-	}
-	return failed
+	return finish(env, Report{API: j.apiVersion, URL: j.endpoint.String(), Image: j.image, Services: outcomes, Seconds: time.Since(start).Seconds()}, failed)
 }
 
 // reportUnplanned writes the result file when planning failed at target i:

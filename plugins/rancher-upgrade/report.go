@@ -103,6 +103,19 @@ func dash(s string) string {
 	return s
 }
 
+// finish prints the summary and writes the result file and card; it
+// returns failed (the run's failure) or else the write's error.
+func finish(env *plugin.Env, r Report, failed error) error {
+	printSummary(env, r)
+	if err := writeReport(env, r); err != nil {
+		if failed == nil {
+			return err
+		}
+		env.Log.Warn(err.Error())
+	}
+	return failed
+}
+
 func writeReport(env *plugin.Env, r Report) error {
 	if err := env.WriteResult(r); err != nil {
 		return err

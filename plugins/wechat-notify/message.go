@@ -38,27 +38,31 @@ type Plan struct {
 
 // AppMessage is a message/send body. Field names and types are WeCom's.
 type AppMessage struct {
-	ToUser                 string    `json:"touser,omitempty"`
-	ToParty                string    `json:"toparty,omitempty"`
-	ToTag                  string    `json:"totag,omitempty"`
-	MsgType                string    `json:"msgtype"`
+	ToUser  string `json:"touser,omitempty"`
+	ToParty string `json:"toparty,omitempty"`
+	ToTag   string `json:"totag,omitempty"`
+	common
 	AgentID                int       `json:"agentid"`
 	Safe                   int       `json:"safe,omitempty"`
 	EnableDuplicateCheck   int       `json:"enable_duplicate_check,omitempty"`
 	DuplicateCheckInterval int       `json:"duplicate_check_interval,omitempty"`
 	Text                   *Content  `json:"text,omitempty"`
 	TextCard               *TextCard `json:"textcard,omitempty"`
-	Markdown               *Content  `json:"markdown,omitempty"`
-	News                   *News     `json:"news,omitempty"`
 }
 
 // RobotMessage is a webhook/send body.
 type RobotMessage struct {
-	MsgType    string     `json:"msgtype"`
+	common
 	Text       *RobotText `json:"text,omitempty"`
-	Markdown   *Content   `json:"markdown,omitempty"`
 	MarkdownV2 *Content   `json:"markdown_v2,omitempty"`
-	News       *News      `json:"news,omitempty"`
+}
+
+// common is what app and robot bodies share: the type, and the markdown
+// and news bodies, which have the same shape in both.
+type common struct {
+	MsgType  string   `json:"msgtype"`
+	Markdown *Content `json:"markdown,omitempty"`
+	News     *News    `json:"news,omitempty"`
 }
 
 // Content is a text or markdown body.
@@ -182,7 +186,7 @@ func (s *job) appMessage(d TemplateData, rc renderContext, title, link string, n
 	mt := c.appType
 	msg := &AppMessage{
 		ToUser: strings.Join(c.toUser, "|"), ToParty: strings.Join(c.toParty, "|"), ToTag: strings.Join(c.toTag, "|"),
-		MsgType: mt, AgentID: c.agentID,
+		common: common{MsgType: mt}, AgentID: c.agentID,
 	}
 	// WeCom honours safe for text only among these types (news + safe is
 	// refused with 40074), so it is sent only there.
@@ -259,7 +263,7 @@ func (s *job) robotMessage(d TemplateData, rc renderContext, m drone.Metadata, p
 		}
 	}
 	mobiles := s.MentionedMobileList.Value()
-	msg := &RobotMessage{MsgType: mt}
+	msg := &RobotMessage{common: common{MsgType: mt}}
 	switch mt {
 	case "text":
 		msg.Text = &RobotText{Content: truncateBytes(s.withTitle(mt, title, body, custom), limitText), MentionedList: mentions, MentionedMobileList: mobiles}

@@ -22,11 +22,17 @@ type reply struct {
 	Errmsg         string `json:"errmsg"`
 	AccessToken    string `json:"access_token"`
 	ExpiresIn      int    `json:"expires_in"`
-	InvalidUser    string `json:"invaliduser"`
-	InvalidParty   string `json:"invalidparty"`
-	InvalidTag     string `json:"invalidtag"`
 	UnlicensedUser string `json:"unlicenseduser"`
-	MsgID          string `json:"msgid"`
+	receipt
+}
+
+// receipt is what message/send answers of a delivered app message; the
+// result file keeps it.
+type receipt struct {
+	MsgID        string `json:"msgid,omitempty"`
+	InvalidUser  string `json:"invaliduser,omitempty"`
+	InvalidParty string `json:"invalidparty,omitempty"`
+	InvalidTag   string `json:"invalidtag,omitempty"`
 }
 
 // APIError is a non-zero errcode.
@@ -180,21 +186,20 @@ func (c *wecomClient) sendRobot(ctx context.Context, key string, m *RobotMessage
 	return err
 }
 
+// sent is one delivered message of the result file; an app message's
+// receipt names the recipients WeCom did not know.
+type sent struct {
+	Target  string `json:"target"`
+	MsgType string `json:"msgtype"`
+	receipt
+}
+
 // outcome is the result file, .lightship/wechat-notify.json.
 type outcome struct {
 	Status  string   `json:"status"`
 	Skipped string   `json:"skipped,omitempty"`
 	Sent    []sent   `json:"sent"`
 	Errors  []string `json:"errors,omitempty"`
-}
-
-type sent struct {
-	Target       string `json:"target"`
-	MsgType      string `json:"msgtype"`
-	MsgID        string `json:"msgid,omitempty"`
-	InvalidUser  string `json:"invaliduser,omitempty"`
-	InvalidParty string `json:"invalidparty,omitempty"`
-	InvalidTag   string `json:"invalidtag,omitempty"`
 }
 
 // send delivers the plan to every target; one target's failure does not
@@ -210,8 +215,7 @@ func (s *job) send(ctx context.Context, env *plugin.Env, c *wecomClient, p Plan)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			out.Sent = append(out.Sent, sent{Target: "app", MsgType: p.App.MsgType, MsgID: r.MsgID,
-				InvalidUser: r.InvalidUser, InvalidParty: r.InvalidParty, InvalidTag: r.InvalidTag})
+			out.Sent = append(out.Sent, sent{Target: "app", MsgType: p.App.MsgType, receipt: r.receipt})
 			for _, w := range []struct{ what, ids string }{{"users", r.InvalidUser}, {"departments", r.InvalidParty}, {"tags", r.InvalidTag}, {"unlicensed users", r.UnlicensedUser}} {
 				if w.ids != "" {
 					env.Log.Warnf("WeCom could not deliver to these %s (not in the app's visible range?): %s", w.what, strings.ReplaceAll(w.ids, "|", ", "))
