@@ -24,16 +24,17 @@ func TestNotesFrontMatterDescribesTheApp(t *testing.T) {
 
 func TestNotesFrontMatterErrors(t *testing.T) {
 	t.Parallel()
-	for notes, want := range map[string]string{
-		"## Notes\n":                                                 "no front matter",
-		"---\nname: x\n":                                             "closing ---",
-		"---\nname: x\ntitle: X\n---\n":                              "required",
-		"---\nname: x\ntitle: X\ndescription: d\ncolour: red\n---\n": `unknown key "colour"`,
-		"---\nname: x\nname: y\n---\n":                               "name given twice",
-		"---\nname x\n---\n":                                         "not key: value",
-	} {
-		if _, err := parseNotes(notes); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v, want %q", notes, err, want)
+	bad := [][2]string{ // notes, what the error says
+		{"## Notes\n", "no front matter"},
+		{"---\nname: x\n", "closing ---"},
+		{"---\nname: x\ntitle: X\n---\n", "required"},
+		{"---\nname: x\ntitle: X\ndescription: d\ncolour: red\n---\n", `unknown key "colour"`},
+		{"---\nname: x\nname: y\n---\n", "name given twice"},
+		{"---\nname x\n---\n", "not key: value"},
+	}
+	for _, b := range bad {
+		if _, err := parseNotes(b[0]); err == nil || !strings.Contains(err.Error(), b[1]) {
+			t.Errorf("%q: %v, want %q", b[0], err, b[1])
 		}
 	}
 	defer func() {
