@@ -123,33 +123,38 @@ func (s *job) Message(m drone.Metadata, lookup func(string) (string, bool)) (Pla
 	}
 	d.URL = link
 
-	titleSrc, titleSetting := s.Title, "title"
-	if titleSrc == "" {
-		titleSrc, titleSetting = defaults()[c.lang]["title"], "title (default)"
-	}
-	title, err := render(titleSetting, titleSrc, d, rc)
-	if err != nil {
+	if d.Title, err = s.titleFor("text", d, rc); err != nil {
 		return p, err
 	}
-	title = strings.TrimSpace(title)
-	d.Title = title
-
 	if c.app {
-		if p.App, err = s.appMessage(d, rc, title, link, &p.Notes); err != nil {
+		if p.App, err = s.appMessage(d, rc, link, &p.Notes); err != nil {
 			return p, err
 		}
 	}
 	if len(c.robots) > 0 {
-		if p.Robot, err = s.robotMessage(d, rc, m, &p, title, link); err != nil {
+		if p.Robot, err = s.robotMessage(d, rc, m, &p, link); err != nil {
 			return p, err
 		}
 	}
 	return p, nil
 }
 
-// body renders the body template for msgtype mt; custom reports whether it
-// came from a setting rather than the defaults.
+// titleFor renders the title for msgtype mt, its values escaped for that
+// format (text: as they are; .Title in templates is that one).
+func (s *job) titleFor(mt string, d TemplateData, rc renderContext) (string, error) {
+	src, setting := s.Title, "title"
+	if src == "" {
+		src, setting = defaults()[s.cfg.lang]["title"], "title (default)"
+	}
+	title, err := render(setting, src, d, rc.forType(mt))
+	return strings.TrimSpace(title), err
+}
+
+// body renders the body template for msgtype mt, its values escaped for
+// that format; custom reports whether it came from a setting rather than
+// the defaults.
 func (s *job) body(mt string, d TemplateData, rc renderContext) (text string, custom bool, err error) {
+	rc = rc.forType(mt)
 	setting, src := "", ""
 	switch {
 	case d.Status == "success" && s.TemplateSuccess != "":
@@ -181,9 +186,13 @@ func (s *job) withTitle(mt, title, body string, custom bool) string {
 	return title + "\n" + body
 }
 
-func (s *job) appMessage(d TemplateData, rc renderContext, title, link string, notes *[]string) (*AppMessage, error) {
+func (s *job) appMessage(d TemplateData, rc renderContext, link string, notes *[]string) (*AppMessage, error) {
 	c := s.cfg
 	mt := c.appType
+	title, err := s.titleFor(mt, d, rc)
+	if err != nil {
+		return nil, err
+	}
 	msg := &AppMessage{
 		ToUser: strings.Join(c.toUser, "|"), ToParty: strings.Join(c.toParty, "|"), ToTag: strings.Join(c.toTag, "|"),
 		common: common{MsgType: mt}, AgentID: c.agentID,
@@ -245,8 +254,12 @@ func (s *job) article(title, body, link string) (Article, error) {
 	return a, nil
 }
 
-func (s *job) robotMessage(d TemplateData, rc renderContext, m drone.Metadata, p *Plan, title, link string) (*RobotMessage, error) {
+func (s *job) robotMessage(d TemplateData, rc renderContext, m drone.Metadata, p *Plan, link string) (*RobotMessage, error) {
 	mt := s.cfg.botType
+	title, err := s.titleFor(mt, d, rc)
+	if err != nil {
+		return nil, err
+	}
 	body, custom, err := s.body(mt, d, rc)
 	if err != nil {
 		return nil, err
@@ -336,6 +349,11 @@ func truncateBytes(s string, max int) string {
 	kept := s[:cut]
 	if lt := strings.LastIndexByte(kept, '<'); lt >= 0 && lt > strings.LastIndexByte(kept, '>') {
 		kept = kept[:lt]
+	}
+	// Nor inside a character reference an escaped value holds (&amp; &#91;).
+	if amp := strings.LastIndexByte(kept, '&'); amp >= 0 && len(kept)-amp <= len("&#1234") &&
+		strings.Trim(kept[amp+1:], "#0123456789abcdefghijklmnopqrstuvwxyz") == "" {
+		kept = kept[:amp]
 	}
 	return kept + ellipsis
 }

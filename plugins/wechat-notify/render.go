@@ -64,25 +64,44 @@ type renderContext struct {
 	// literals are values a CI may already have pasted into the settings
 	// (Drone substitutes ${DRONE_COMMIT_MESSAGE} before the plugin runs).
 	literals []string
+	// esc escapes the values the template inserts, for the message's
+	// format (nil: as they are).
+	esc escaper
 }
 
-// ciLiterals are the commit texts that may hold "{{" and reach a setting
-// through the CI's own substitution.
+// forType is rc escaping for msgtype mt.
+func (rc renderContext) forType(mt string) renderContext {
+	rc.esc = escaperFor(mt)
+	return rc
+}
+
+// ciLiterals are the commit texts, branch and author that may reach a
+// setting through the CI's own substitution (${DRONE_COMMIT_MESSAGE} and
+// the like), longest first where one holds another.
 func ciLiterals(m drone.Metadata) []string {
-	return []string{m.Commit.Message.String(), m.Commit.Message.Title, m.Commit.Message.Body}
+	return []string{m.Commit.Message.String(), m.Commit.Message.Title, m.Commit.Message.Body,
+		m.Commit.Author.Name, m.Commit.Author.Email, m.Commit.Author.Username, m.Commit.Branch}
 }
 
-// prepare turns a setting's text into template source: each literal holding
-// template delimiters becomes an action printing it as written (so "fix
-// {{ msg }}" that Drone pasted into the description does not fail), then
-// ${DRONE_*} references are expanded outside those literals.
+// prepare turns a setting's text into template source: each literal (of 4
+// bytes or more) holding template delimiters or a character some format
+// escapes becomes an action printing it as written, so "fix {{ msg }}" that
+// Drone pasted into the description does not fail and "<b>" it pasted is
+// escaped as a value, not kept as markup; then ${DRONE_*} references are
+// expanded outside those literals. Literals without delimiters are looked
+// for outside the template's actions only.
 func prepare(text string, literals []string) string {
 	var quoted []string
 	for _, l := range literals {
-		if len(l) < 4 || (!strings.Contains(l, "{{") && !strings.Contains(l, "}}")) || !strings.Contains(text, l) {
+		if len(l) < 4 || !strings.ContainsAny(l, literalSpecials) || !strings.Contains(text, l) {
 			continue
 		}
-		text = strings.ReplaceAll(text, l, fmt.Sprintf("\x00%d\x00", len(quoted)))
+		ph := fmt.Sprintf("\x00%d\x00", len(quoted))
+		if strings.Contains(l, "{{") || strings.Contains(l, "}}") {
+			text = strings.ReplaceAll(text, l, ph)
+		} else {
+			text = outsideActions(text, func(seg string) string { return strings.ReplaceAll(seg, l, ph) })
+		}
 		quoted = append(quoted, "{{ "+strconv.Quote(l)+" }}")
 	}
 	text = expandRefs(text)
@@ -90,6 +109,29 @@ func prepare(text string, literals []string) string {
 		text = strings.ReplaceAll(text, fmt.Sprintf("\x00%d\x00", i), q)
 	}
 	return text
+}
+
+// literalSpecials are the characters that make a pasted literal worth
+// quoting: template delimiters and what textcard or markdown escape.
+const literalSpecials = "{}&<>\"'[]()*`#|\\"
+
+// outsideActions applies f to the parts of text outside {{ }} actions.
+func outsideActions(text string, f func(string) string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(text, "{{")
+		if i < 0 {
+			b.WriteString(f(text))
+			return b.String()
+		}
+		j := strings.Index(text[i:], "}}")
+		if j < 0 {
+			b.WriteString(f(text[:i]) + text[i:])
+			return b.String()
+		}
+		b.WriteString(f(text[:i]) + text[i:i+j+2])
+		text = text[i+j+2:]
+	}
 }
 
 // ciEnvAllowed says whether ${NAME} may reach a message: CI metadata only,
@@ -153,10 +195,12 @@ func parseTemplate(setting, text string, rc renderContext) (*template.Template, 
 	if err != nil {
 		return nil, errorf(setting, "template: %v", trimTemplateErr(err))
 	}
+	markValues(t)
 	return t, nil
 }
 
-// render executes a template setting over d.
+// render executes a template setting over d; the values it inserts are
+// escaped by rc.esc.
 func render(setting, text string, d TemplateData, rc renderContext) (string, error) {
 	if text == "" {
 		return "", nil
@@ -169,7 +213,7 @@ func render(setting, text string, d TemplateData, rc renderContext) (string, err
 	if err := t.Execute(&b, d); err != nil {
 		return "", errorf(setting, "template: %v", trimTemplateErr(err))
 	}
-	return b.String(), nil
+	return unmark(b.String(), rc.esc), nil
 }
 
 func trimTemplateErr(err error) string {
@@ -233,6 +277,7 @@ func funcs(rc renderContext) template.FuncMap {
 			}
 			return t.In(z).Format(l)
 		},
+		valueFunc: markValue,
 		"ciEnv": func(name string) string {
 			if rc.lookup == nil || !ciEnvAllowed(name) {
 				return ""

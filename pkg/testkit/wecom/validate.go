@@ -121,6 +121,9 @@ func (s *Server) messageSend(r *http.Request, body []byte) reply {
 	if code != 0 {
 		return s.refuse(APIMessageSend, code, "no valid recipient in touser=%q toparty=%q totag=%q", m.ToUser, m.ToParty, m.ToTag)
 	}
+	if p := markupProblem(m); p != "" {
+		s.violatef("%s: %s", APIMessageSend, p)
+	}
 	s.msgSeq++
 	m.MsgID = fmt.Sprintf("msg-%d", s.msgSeq)
 	m.InvalidUser = invalid
@@ -388,6 +391,9 @@ func (s *Server) webhookSend(r *http.Request, body []byte) reply {
 	}
 	s.robotSends[key] = append(recent, now)
 	m.Robot = robot
+	if p := markupProblem(m); p != "" {
+		s.violatef("%s: %s", APIWebhookSend, p)
+	}
 	s.messages = append(s.messages, m)
 	return reply{"errcode": 0, "errmsg": "ok"}
 }

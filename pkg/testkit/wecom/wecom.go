@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"regexp"
@@ -441,7 +442,7 @@ func Render(m Message) string {
 	}
 	switch m.MsgType {
 	case "textcard":
-		line("【" + m.Title + "】")
+		line("【" + html.UnescapeString(m.Title) + "】")
 		line(renderHTML(m.Description))
 		btn := m.BtnTxt
 		if btn == "" {
@@ -496,7 +497,8 @@ func renderHTML(s string) string {
 		}
 		s = s[:i] + rest[j+2:k] + " (" + rest[:j] + ")" + rest[k+len("</a>"):]
 	}
-	return strings.TrimRight(s, "\n")
+	// Character references read as the characters they stand for.
+	return strings.TrimRight(html.UnescapeString(s), "\n")
 }
 
 var mention = regexp.MustCompile(`<@([^>]+)>`)
@@ -506,5 +508,5 @@ func renderMarkdown(s string) string {
 		s = strings.ReplaceAll(s, `<font color="`+c+`">`, "")
 	}
 	// <@userid> reads as a mention: @userid.
-	return mention.ReplaceAllString(strings.ReplaceAll(s, "</font>", ""), "@$1 ")
+	return html.UnescapeString(mention.ReplaceAllString(strings.ReplaceAll(s, "</font>", ""), "@$1 "))
 }

@@ -221,3 +221,28 @@ func TestTokensExpireAfterTheirTTL(t *testing.T) {
 		t.Fatal("an expired token was issued again")
 	}
 }
+
+func TestUndocumentedMarkupIsAViolation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		m    Message
+		want string // "" for none
+	}{
+		{Message{MsgType: "textcard", Title: "t", Description: `<div class="gray">a</div><br>b &lt;b&gt;`}, ""},
+		{Message{MsgType: "textcard", Title: "t", Description: `<div class="gray">a</div></div>`}, "closes"},
+		{Message{MsgType: "textcard", Title: "t", Description: `<b>x</b>`}, `undocumented markup "<b>"`},
+		{Message{MsgType: "textcard", Title: "<b>t</b>", Description: "d"}, "title holds a tag"},
+		{Message{MsgType: "markdown", Content: `<font color="info">ok</font> &lt;b>`}, ""},
+		{Message{MsgType: "markdown", Content: `<font color="red">x</font>`}, "undocumented"},
+		{Message{MsgType: "markdown", Content: `<font color="info">x`}, "open"},
+		{Message{API: APIWebhookSend, MsgType: "markdown", Content: "hi <@alice>"}, ""},
+		{Message{API: APIMessageSend, MsgType: "markdown", Content: "hi <@alice>"}, "undocumented"},
+		{Message{API: APIWebhookSend, MsgType: "markdown_v2", Content: "hi <@alice>"}, "undocumented"},
+		{Message{MsgType: "text", Content: "<b>as sent</b>"}, ""},
+	} {
+		got := markupProblem(tc.m)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%+v: %q, want %q", tc.m, got, tc.want)
+		}
+	}
+}
