@@ -134,7 +134,7 @@ func newApp(version string) plugin.App {
 		Tags:        []string{"logging", "logspout", "logstash", "beats", "syslog"},
 		Flags:       s.flags(),
 		Example:     exampleStep,
-		Notes:       docsNotes,
+		Notes:       notes,
 		Version:     version,
 		Plugin:      s,
 		Secrets:     append([]string{"tls_client_key"}, sinkSecrets()...),

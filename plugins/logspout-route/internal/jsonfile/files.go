@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -148,7 +149,13 @@ type source struct {
 	buf  []byte
 	pos  int // first unconsumed byte in buf
 	zr   *gzip.Reader
+	// bufs lends read buffers: an idle reader gives its buffer back
+	// (release), so quiet containers hold none. nil: buffers are made.
+	bufs *sync.Pool
 }
+
+// readBuf is the size of a read buffer (grown for longer entries).
+const readBuf = 64 << 10
 
 // maxEntry bounds one json-file entry: 16 KiB of log escaped as \u00XX is
 // under 100 KiB; anything far larger is not an entry the daemon wrote.
@@ -199,6 +206,9 @@ func (s *source) fill() error {
 		s.off += int64(s.pos)
 		s.buf, s.pos = s.buf[:n], 0
 	}
+	if cap(s.buf) == 0 {
+		s.buf = s.borrow()
+	}
 	if len(s.buf) == cap(s.buf) {
 		if cap(s.buf) >= maxEntry {
 			return fmt.Errorf("%s: entry at offset %d longer than %d bytes", s.file.name, s.off, maxEntry)
@@ -216,6 +226,29 @@ func (s *source) fill() error {
 		return io.EOF
 	}
 	return fmt.Errorf("%s: %w", s.file.name, err)
+}
+
+func (s *source) borrow() []byte {
+	if s.bufs != nil {
+		if b, ok := s.bufs.Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, readBuf)
+}
+
+// release lends the buffer back when nothing read is pending: the entry
+// last returned is no longer used (it is valid until the next call).
+func (s *source) release() {
+	if s.bufs == nil || cap(s.buf) == 0 || s.pending() > 0 {
+		return
+	}
+	s.off += int64(s.pos)
+	b := s.buf[:0]
+	if cap(b) == readBuf {
+		s.bufs.Put(&b)
+	}
+	s.buf, s.pos = nil, 0
 }
 
 // consumed is the offset after the last entry returned.

@@ -23,6 +23,9 @@ type Options struct {
 	// Watcher wakes the reader when the log grows or rotates; nil for a
 	// log that is only read to its end.
 	Watcher *Watcher
+	// Buffers lends read buffers (of readBuf bytes) to the logs of one
+	// Source; nil: each log keeps its own.
+	Buffers *sync.Pool
 }
 
 // Line is one log line: a json-file entry, or several joined (the daemon
@@ -368,15 +371,22 @@ func (l *Log) startAt(idx int, off int64) error {
 		if l.src.zr != nil {
 			l.src.zr.Close()
 		}
-	} else {
-		buf = make([]byte, 0, 64<<10)
 	}
 	src, err := newSource(fl, off, buf)
 	if err != nil {
 		return err
 	}
+	src.bufs = l.opts.Buffers
 	l.src, l.checked, l.open = src, false, [3]Pos{}
 	return nil
+}
+
+// Idle is called before waiting for more: the read buffer is lent back
+// while nothing is pending in it.
+func (l *Log) Idle() {
+	if l.src != nil {
+		l.src.release()
+	}
 }
 
 // Position is where the reader is: after the last entry it consumed.

@@ -9,7 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 )
+
+// linger is how long a follower woken by new data waits before reading
+// it, so that one read takes what the daemon wrote meanwhile (a busy log
+// is read in batches, not a line per wake-up; 5 ms at most of latency).
+const linger = 5 * time.Millisecond
 
 // Source opens containers' json-file logs under Dir (the daemon's
 // <DockerRootDir>/containers, mounted read-only).
@@ -20,19 +26,32 @@ type Source struct {
 	// file was gone (gap: the entries in between could not be counted).
 	OnLost func(id string, n int64, gap bool)
 
+	bufs sync.Pool // read buffers lent to the logs (see Log.Idle)
 	mu   sync.Mutex
 	open map[string][]*Log // per container, the logs being read
 	read sync.Map          // container ids read from files (LogsSource)
 }
 
-// Readable reports whether container id's live log can be opened.
+// Readable reports whether container id's live log can be opened, or
+// will be: a container created and not started yet has its directory but
+// no log file (the daemon creates it at the start), and is read from the
+// file once there, not through the Engine API for the rest of its life.
 func (s *Source) Readable(id string) bool {
 	f, err := os.Open(LogPath(s.Dir, id))
+	if err == nil {
+		f.Close()
+		return true
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	d, err := os.Open(filepath.Join(s.Dir, id))
 	if err != nil {
 		return false
 	}
-	f.Close()
-	return true
+	defer d.Close()
+	_, err = d.Readdirnames(1)
+	return err == nil
 }
 
 // maxFile is the container's max-file log option from the daemon's
@@ -62,7 +81,7 @@ func (s *Source) maxFile(id string) int {
 // With follow it waits for new entries until done is closed or the
 // container stops.
 func (s *Source) Open(done <-chan struct{}, id string, from Pos, fromNS int64, follow bool) (*Follower, error) {
-	opts := Options{Keep: s.maxFile(id)}
+	opts := Options{Keep: s.maxFile(id), Buffers: &s.bufs}
 	if follow {
 		opts.Watcher = s.Watcher
 	}
@@ -109,6 +128,7 @@ type Follower struct {
 	stopped    bool
 	resumeGap  bool
 	skip       int64 // entries still to skip (keepLast)
+	timer      *time.Timer
 }
 
 // ErrDone is returned by Next when done was closed.
@@ -162,11 +182,30 @@ func (f *Follower) Next() (byte, int64, []byte, error) {
 				continue // read once more: the daemon wrote the last entry before the stop
 			}
 		}
-		select {
-		case <-f.l.Wake():
-		case <-f.done:
-			return 0, 0, nil, ErrDone
+		if err := f.wait(); err != nil {
+			return 0, 0, nil, err
 		}
+	}
+}
+
+// wait blocks until the log may have grown, then lingers a moment.
+func (f *Follower) wait() error {
+	f.l.Idle()
+	select {
+	case <-f.l.Wake():
+	case <-f.done:
+		return ErrDone
+	}
+	if f.timer == nil {
+		f.timer = time.NewTimer(linger)
+	} else {
+		f.timer.Reset(linger)
+	}
+	select {
+	case <-f.timer.C:
+		return nil
+	case <-f.done:
+		return ErrDone
 	}
 }
 
@@ -191,6 +230,9 @@ func (f *Follower) reportLost() {
 
 // Close releases the files and the watch.
 func (f *Follower) Close() error {
+	if f.timer != nil {
+		f.timer.Stop()
+	}
 	f.reportLost()
 	f.src.track(f.id, f.l, false)
 	f.l.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +31,13 @@ type watch struct {
 }
 
 const watchMask = unix.IN_MODIFY | unix.IN_CREATE | unix.IN_MOVED_TO
+
+// coalesce is the watcher's pause after a batch of events that only told
+// of writes: the kernel merges a file's repeated IN_MODIFY events while
+// nobody reads them, so a busy log costs one read per pause instead of one
+// per line the daemon writes. A rotation is passed on without a pause;
+// idle, there are no events and no pauses.
+const coalesce = 2 * time.Millisecond
 
 // NewWatcher starts the inotify instance and its reader goroutine; Close
 // ends both.
@@ -114,21 +122,32 @@ func (w *Watcher) run() {
 			}
 			continue
 		}
-		for p := buf[:n]; len(p) >= unix.SizeofInotifyEvent; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&p[0]))
-			nameLen := int(ev.Len)
-			end := unix.SizeofInotifyEvent + nameLen
-			if end > len(p) {
-				break
-			}
-			name := p[unix.SizeofInotifyEvent:end]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			logs = w.dispatch(ev.Wd, ev.Mask, name, logs[:0])
-			p = p[end:]
+		var rotated bool
+		if logs, rotated = w.dispatchAll(buf[:n], logs); !rotated {
+			time.Sleep(coalesce)
 		}
 	}
+}
+
+// dispatchAll hands each event of one read to its logs; rotated: one of
+// them told of a new file (or of lost events).
+func (w *Watcher) dispatchAll(p []byte, logs []*Log) ([]*Log, bool) {
+	rotated := false
+	for len(p) >= unix.SizeofInotifyEvent {
+		ev := (*unix.InotifyEvent)(unsafe.Pointer(&p[0]))
+		end := unix.SizeofInotifyEvent + int(ev.Len)
+		if end > len(p) {
+			break
+		}
+		name := p[unix.SizeofInotifyEvent:end]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		logs = w.dispatch(ev.Wd, ev.Mask, name, logs[:0])
+		rotated = rotated || ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_Q_OVERFLOW) != 0
+		p = p[end:]
+	}
+	return logs, rotated
 }
 
 // dispatch hands one event to the logs watching its directory. After a

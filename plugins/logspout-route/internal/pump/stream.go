@@ -69,11 +69,8 @@ func (p *Pump) stream(ctx context.Context, r *reader, follow bool, only logs.Tar
 // run reassembles entries into lines and emits them. Docker splits lines at
 // 16 KiB; each piece is an entry with the same timestamp, only the last
 // ending in '\n'. Pieces are joined per stream, keeping the first's time.
-//
-//nolint:gocognit // over the limit when golangci-lint came (issue 15): to be split
 func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty bool) error {
-	var partial [3][]byte
-	var partialNS [3]int64
+	var j joiner
 	for {
 		if d.gone.Load() {
 			return errRouteGone
@@ -82,12 +79,7 @@ func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty b
 		if errors.Is(err, io.EOF) {
 			if !follow {
 				// The last line of a stopped container may lack its '\n'.
-				for s := range partial {
-					if len(partial[s]) > 0 {
-						d.emit(ctx, partialNS[s], byte(s), partial[s])
-						partial[s] = partial[s][:0]
-					}
-				}
+				j.flush(func(ns int64, s byte, line []byte) { d.emit(ctx, ns, s, line) })
 			}
 			return nil
 		}
@@ -104,23 +96,59 @@ func (d *dispatcher) run(ctx context.Context, er logs.EntryReader, follow, tty b
 			d.emit(ctx, ns, stream, trimEOL(data))
 			continue
 		}
-		if len(partial[stream]) > 0 {
-			partial[stream] = append(partial[stream], data...)
-			if l := len(partial[stream]); partial[stream][l-1] == '\n' {
-				d.emit(ctx, partialNS[stream], stream, partial[stream][:l-1])
-				partial[stream] = partial[stream][:0]
-			} else if l >= maxLine {
-				d.emit(ctx, partialNS[stream], stream, partial[stream])
-				partial[stream] = partial[stream][:0]
-			}
-			continue
+		if line, lineNS, ok := j.add(stream, ns, data); ok {
+			d.emit(ctx, lineNS, stream, line)
+			j.done(stream)
 		}
+	}
+}
+
+// joiner joins the daemon's 16 KiB pieces of a line, per stream.
+type joiner struct {
+	partial   [3][]byte
+	partialNS [3]int64
+	open      [3]bool // the line returned by add is the stream's partial
+}
+
+// add takes one entry of stream; ok: a line is complete (with the time of
+// its first piece), valid until done(stream).
+func (j *joiner) add(stream byte, ns int64, data []byte) (line []byte, lineNS int64, ok bool) {
+	p := &j.partial[stream]
+	if len(*p) == 0 {
 		if l := len(data); l > 0 && data[l-1] == '\n' {
-			d.emit(ctx, ns, stream, data[:l-1])
-			continue
+			return data[:l-1], ns, true
 		}
-		partial[stream] = append(partial[stream], data...)
-		partialNS[stream] = ns
+		j.partialNS[stream] = ns
+	}
+	*p = append(*p, data...)
+	l := len(*p)
+	switch {
+	case l == 0:
+		return nil, 0, false // an empty entry
+	case (*p)[l-1] == '\n':
+		j.open[stream] = true
+		return (*p)[:l-1], j.partialNS[stream], true
+	case l >= maxLine:
+		j.open[stream] = true
+		return *p, j.partialNS[stream], true
+	}
+	return nil, 0, false
+}
+
+// done ends the line add returned: a joined one's buffer is reused.
+func (j *joiner) done(stream byte) {
+	if j.open[stream] {
+		j.partial[stream], j.open[stream] = j.partial[stream][:0], false
+	}
+}
+
+// flush hands over each stream's unfinished line.
+func (j *joiner) flush(emit func(ns int64, stream byte, line []byte)) {
+	for s := range j.partial {
+		if len(j.partial[s]) > 0 {
+			emit(j.partialNS[s], byte(s), j.partial[s])
+			j.partial[s] = j.partial[s][:0]
+		}
 	}
 }
 

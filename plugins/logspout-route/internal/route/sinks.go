@@ -285,7 +285,13 @@ func (s *sinkAdapter) feed(ctx context.Context, l *Link, t sink.Transport, a *ac
 		from, to := l.Take(l.Batch)
 		if from == to {
 			l.Done()
-			if err := l.Wait(ctx, tick.C); err != nil {
+			// The tick re-checks a.gaveUp while lines await their
+			// confirmation; with none outstanding an idle route sleeps.
+			var check <-chan time.Time
+			if a.outstanding() > 0 {
+				check = tick.C
+			}
+			if err := l.Wait(ctx, check); err != nil {
 				return err
 			}
 			continue

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,14 +30,14 @@ type Store struct {
 
 	mu      sync.Mutex
 	saved   map[string]logs.Streams // from the files, for containers not attached yet
-	lastAck []byte
+	ackPos  map[string]logs.Streams // last written to path.ack
 	ack     *os.File
 	ackBuf  []byte
 	ackSize int
 
-	durMu       sync.Mutex
-	lastDurable []byte
-	failed      atomic.Bool
+	durMu  sync.Mutex
+	durPos map[string]logs.Streams // last written to path
+	failed atomic.Bool
 }
 
 type stateFile struct {
@@ -223,42 +224,34 @@ func (s *Store) Run(ctx context.Context) {
 func (s *Store) FlushSoon() { s.Flush(false) }
 
 // Flush writes the current positions: durable to the snapshot, else fast to
-// path.ack.
+// path.ack. Positions that have not moved since the last write of that
+// kind are not encoded again (an idle host costs a map walk a second).
 func (s *Store) Flush(durable bool) {
 	if s.path == "" || s.reg == nil {
 		return
 	}
-	f := stateFile{Version: 1, Containers: map[string]stateEntry{}}
 	s.mu.Lock()
-	for id, p := range s.saved {
-		f.Containers[id] = encodeEntry(p)
-	}
-	for _, c := range s.reg.All() {
-		if c.Tracked() {
-			f.Containers[c.ID] = encodeEntry(c.Checkpoint())
-		}
-	}
-	b, _ := json.Marshal(f)
+	pos := s.positions()
 	if !durable {
 		defer s.mu.Unlock()
-		if string(b) == string(s.lastAck) {
+		if s.ackPos != nil && maps.Equal(pos, s.ackPos) {
 			return
 		}
-		if err := s.writeAck(b); err != nil {
+		if err := s.writeAck(encodeState(pos)); err != nil {
 			s.warn(err)
 			return
 		}
-		s.lastAck = b
+		s.ackPos = pos
 		return
 	}
 	s.mu.Unlock()
 	// The slow, durable write runs outside s.mu so ACKs never wait for it.
 	s.durMu.Lock()
 	defer s.durMu.Unlock()
-	if string(b) == string(s.lastDurable) {
+	if s.durPos != nil && maps.Equal(pos, s.durPos) {
 		return
 	}
-	if err := replaceFile(s.path, b, true); err != nil {
+	if err := replaceFile(s.path, encodeState(pos), true); err != nil {
 		s.warn(err)
 		return
 	}
@@ -266,7 +259,29 @@ func (s *Store) Flush(durable bool) {
 		_ = d.Sync()
 		d.Close()
 	}
-	s.lastDurable = b
+	s.durPos = pos
+}
+
+// positions is every container's resume point: saved ones not attached
+// yet and the live checkpoints of tracked ones (s.mu held).
+func (s *Store) positions() map[string]logs.Streams {
+	pos := make(map[string]logs.Streams, len(s.saved)+s.reg.Len())
+	maps.Copy(pos, s.saved)
+	for _, c := range s.reg.All() {
+		if c.Tracked() {
+			pos[c.ID] = c.Checkpoint()
+		}
+	}
+	return pos
+}
+
+func encodeState(pos map[string]logs.Streams) []byte {
+	f := stateFile{Version: 1, Containers: make(map[string]stateEntry, len(pos))}
+	for id, p := range pos {
+		f.Containers[id] = encodeEntry(p)
+	}
+	b, _ := json.Marshal(f)
+	return b
 }
 
 func (s *Store) warn(err error) {
