@@ -141,7 +141,6 @@ func metric(t *testing.T, addr, name string) int64 {
 // lines/s. Every line the daemon kept on disk arrives once; lines rotated
 // away before they were read are counted in /metrics and logged; the
 // read and the lost add up to every line written.
-//
 func TestRotationWithSlowSinkEveryKeptLineArrivesOnce(t *testing.T) {
 	for _, compress := range []string{"false", "true"} {
 		t.Run("compress="+compress, func(t *testing.T) { testRotationWithSlowSink(t, compress) })

@@ -106,8 +106,11 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 		l.Close()
 		return nil, err
 	}
-	// Every retained file is held, whatever Keep says.
+	// Every retained file is held, whatever Keep says (the watcher may
+	// already be trimming: under l.mu).
+	l.mu.Lock()
 	l.opts.Keep = max(l.opts.Keep, len(names))
+	l.mu.Unlock()
 	for _, name := range names {
 		fl, err := openFile(name)
 		if err != nil {
@@ -117,13 +120,14 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 		l.appendFile(fl)
 		l.mu.Unlock()
 	}
-	if len(l.files) == 0 && len(names) > 0 {
+	l.mu.Lock()
+	none := len(l.files) == 0
+	l.added = 0 // count from here on, as creates does
+	l.mu.Unlock()
+	if none && len(names) > 0 {
 		l.Close()
 		return nil, fmt.Errorf("%s: no readable log file", l.dir)
 	}
-	l.mu.Lock()
-	l.added = 0 // count from here on, as creates does
-	l.mu.Unlock()
 	return l, nil
 }
 
