@@ -14,7 +14,10 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/elastic/go-lumber v0.1.0
+require (
+	github.com/elastic/go-lumber v0.1.0
+	github.com/gorilla/websocket v1.5.3
+)
 
 require (
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect

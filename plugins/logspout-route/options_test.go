@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/lightship-ci/lightship/pkg/plugin/plugintest"
 	"github.com/lightship-ci/lightship/pkg/testkit/loggen"
 	"github.com/lightship-ci/lightship/pkg/testkit/logsink"
@@ -314,5 +316,74 @@ func TestLogsStreamsRunningContainers(t *testing.T) {
 	}
 	if code, _ := get(t, p.addr, "/logs/bogus:x"); code != 404 {
 		t.Fatalf("/logs/bogus:x: %d", code)
+	}
+}
+
+// The WebSocket form of /logs (logspout's websocketStreamer), read with a
+// real client (gorilla/websocket): each line one JSON text message, the
+// source= filter, and a clean close.
+func TestLogsOverWebSocketSendsJSONMessages(t *testing.T) {
+	r := newTestRun(t)
+	p := startInProcess(t, map[string]string{"ROUTE_URIS": ""})
+	waitHealthy(t, p.addr)
+	prefix := r.prefix("ws")
+	name := "lsr-ws-" + r.suffix
+	id := r.start("ws", nil, "-n", "400", "-rate", "20", "-stderr-every", "2", "-prefix", prefix)
+	for _, tc := range []struct{ path, source string }{{"/logs/id:" + id[:12], ""}, {"/logs/name:lsr-ws-*?source=stderr", "stderr"}} {
+		msgs := readWebSocket(t, "ws://"+p.addr+tc.path, prefix, 4)
+		for _, m := range msgs {
+			if m.Container.ID != id || m.Container.Name != "/"+name || !strings.HasPrefix(m.Data, prefix+" ") || m.Time.IsZero() {
+				t.Fatalf("%s: message %+v", tc.path, m)
+			}
+			if tc.source != "" && m.Source != tc.source {
+				t.Fatalf("%s: source %q", tc.path, m.Source)
+			}
+		}
+	}
+}
+
+type wsMessage struct {
+	Container struct{ ID, Name string }
+	Source    string
+	Data      string
+	Time      time.Time
+}
+
+// readWebSocket reads n JSON messages holding want, then closes cleanly.
+func readWebSocket(t *testing.T, url, want string, n int) []wsMessage {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer conn.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("%s: status %d", url, resp.StatusCode)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var got []wsMessage
+	for len(got) < n {
+		typ, b, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("%s: after %d messages: %v", url, len(got), err)
+		}
+		var m wsMessage
+		if typ != websocket.TextMessage || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("%s: message type %d %q is not a JSON text message", url, typ, b)
+		}
+		if strings.Contains(m.Data, want) {
+			got = append(got, m)
+		}
+	}
+	if err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("%s: close: %v", url, err)
+	}
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				t.Fatalf("%s: the server did not answer the close: %v", url, err)
+			}
+			return got
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -51,7 +52,8 @@ func (l *liveTarget) Push(c *logs.Container, line *logs.Line, _ bool) logs.PushR
 // stream the lines of the running containers, plain text (each prefixed
 // with the container's name, coloured unless colors=off, when more than one
 // container can match) or JSON lines with Accept: application/json;
-// ?sources=stdout|stderr (or source=) keeps one stream.
+// ?sources=stdout|stderr (or source=) keeps one stream. A WebSocket
+// upgrade gets each line as a JSON text message (websocket.go).
 func (a *API) logs(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -65,6 +67,10 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request) {
 	t := &liveTarget{ch: make(chan liveLine, 1024), mask: rt.SourceMask()}
 	cancel := a.Routes.Subscribe(t, rt.MatchContainer)
 	defer cancel()
+	if isWebSocket(r) {
+		streamWebSocket(w, r, t)
+		return
+	}
 	out := newLiveWriter(w, r, rt.FilterID == "")
 	w.WriteHeader(http.StatusOK)
 	out.flush()
@@ -169,11 +175,9 @@ func (lw *liveWriter) write(l liveLine) error {
 	name := strings.TrimPrefix(l.info.Name, "/")
 	switch {
 	case lw.json:
-		var m liveJSON
-		m.Container.ID, m.Container.Name = l.info.ID, l.info.Name
-		m.Source, m.Data, m.Time = logs.StreamName(l.stream), string(l.data), time.Unix(0, l.ns).UTC()
-		b, _ = json.MarshalIndent(m, "", "  ")
-		b = append(b, '\n')
+		var ind bytes.Buffer
+		_ = json.Indent(&ind, liveMessage(l), "", "  ")
+		b = append(ind.Bytes(), '\n')
 	case !lw.multi:
 		b = append(l.data, '\n')
 	default:
