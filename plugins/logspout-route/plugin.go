@@ -127,18 +127,7 @@ func (s *Settings) flags() []cli.Flag {
 
 func newApp(version string) plugin.App {
 	s := &Settings{}
-	return plugin.App{
-		Name:        "logspout-route",
-		Title:       "Logspout Route",
-		Description: "Ship every container's log lines to Logstash, syslog or Beats, logspout-compatible, losing none.",
-		Tags:        []string{"logging", "logspout", "logstash", "beats", "syslog"},
-		Flags:       s.flags(),
-		Example:     exampleStep,
-		Notes:       notes,
-		Version:     version,
-		Plugin:      s,
-		Secrets:     append([]string{"tls_client_key"}, sinkSecrets()...),
-	}
+	return plugin.FromNotes(notes, version, s, s.flags())
 }
 
 // Validate parses the routes and templates: a bad one exits 2 naming it.

@@ -23,11 +23,6 @@ func (s *sinkSettings) flags() []cli.Flag {
 	}
 }
 
-// sinkSecrets are the secret settings above.
-func sinkSecrets() []string {
-	return []string{"kafka_sasl_password", "elasticsearch_password", "elasticsearch_api_key"}
-}
-
 func (s *sinkSettings) secrets() route.SinkSecrets {
 	return route.SinkSecrets{KafkaPassword: s.KafkaPassword, ESPassword: s.ESPassword, ESAPIKey: s.ESAPIKey}
 }
