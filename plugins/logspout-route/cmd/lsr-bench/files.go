@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lightship-ci/lightship/pkg/testkit/loggen"
 	"github.com/lightship-ci/lightship/pkg/testkit/logsink"
 )
 
@@ -106,6 +107,10 @@ func (b *bench) filesAgainstAPI(ctx context.Context, n, size int) error {
 		fmt.Printf("file source: %s not readable here (%v): run as root for its figures\n", dir, err)
 		return nil
 	}
+	writeOnly, err := b.dockerdWriteOnly(ctx, n, size)
+	if err != nil {
+		return err
+	}
 	api, err := b.oneSource(ctx, "api1", "", n, size)
 	if err != nil {
 		return err
@@ -122,7 +127,28 @@ func (b *bench) filesAgainstAPI(ctx context.Context, n, size int) error {
 			n, s.name, s.r.linesPerSec, s.r.oursUS, s.r.dockerdUS, s.r.oursUS+s.r.dockerdUS)
 	}
 	fmt.Printf("file source / API source lines/s: %.2f (target >= 2)\n", files.linesPerSec/api.linesPerSec)
+	fmt.Printf("dockerd writing the same log with no reader: %.2f us/line; file source: ours %.2f us (target <= 2) + dockerd %.2f us over its write-only cost\n",
+		writeOnly, files.oursUS, files.dockerdUS-writeOnly)
 	return nil
+}
+
+// dockerdWriteOnly is dockerd's CPU per line for writing 1 container's n
+// lines to its json-file log with nobody reading: the floor of any reader.
+func (b *bench) dockerdWriteOnly(ctx context.Context, n, size int) (float64, error) {
+	ids, err := b.startGenerators(ctx, "wo1", 1, "-n", strconv.Itoa(n), "-size", strconv.Itoa(size))
+	if err != nil {
+		return 0, err
+	}
+	d0 := dockerdCPU()
+	if err := b.startAll(ctx, ids); err != nil {
+		return 0, err
+	}
+	if err := loggen.Wait(ctx, b.cli, ids[0]); err != nil {
+		return 0, err
+	}
+	d1 := dockerdCPU()
+	b.cleanup()
+	return float64((d1 - d0).Microseconds()) / float64(n), nil
 }
 
 // idleSources follows many quiet json-file containers with each source
