@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -113,28 +112,14 @@ func (r *runner) explainAuth(err error) error {
 // from moby.image.id, other text goes to out. The first in-band error
 // ends it.
 func readBuildKitStream(r io.Reader, ch chan<- *client.SolveStatus, out io.Writer, f *failures) (string, error) {
-	dec := json.NewDecoder(r)
 	var imageID string
-	for {
-		var m message
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return imageID, nil
-			}
-			return imageID, fmt.Errorf("read daemon stream: %w", err)
-		}
-		if err := m.err(); err != nil {
-			return imageID, err
-		}
+	err := eachMessage(r, func(m message) {
 		switch m.ID {
 		case progress.TraceID:
-			st, err := progress.DecodeTrace(m.Aux)
-			if err != nil {
-				continue // a status we cannot read costs only its lines
+			if st, err := progress.DecodeTrace(m.Aux); err == nil { // a status we cannot read costs only its lines
+				f.add(st)
+				ch <- st
 			}
-			f.add(st)
-			ch <- st
-			continue
 		case imageIDAux:
 			var aux struct {
 				ID string `json:"ID"`
@@ -142,13 +127,14 @@ func readBuildKitStream(r io.Reader, ch chan<- *client.SolveStatus, out io.Write
 			if json.Unmarshal(m.Aux, &aux) == nil && aux.ID != "" {
 				imageID = aux.ID
 			}
-			continue
+		default:
+			// "Successfully tagged" repeats BuildKit's "naming to" lines.
+			if m.Stream != "" && !strings.HasPrefix(m.Stream, "Successfully tagged ") {
+				_, _ = io.WriteString(out, m.Stream)
+			}
 		}
-		// "Successfully tagged" repeats BuildKit's "naming to" lines.
-		if m.Stream != "" && !strings.HasPrefix(m.Stream, "Successfully tagged ") {
-			_, _ = io.WriteString(out, m.Stream)
-		}
-	}
+	})
+	return imageID, err
 }
 
 // failures remembers, per step, its name and last output lines, and the

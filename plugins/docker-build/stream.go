@@ -56,21 +56,8 @@ type streamResult struct {
 // in-band error ends it.
 func readStream(r io.Reader, out io.Writer) (streamResult, error) {
 	var res streamResult
-	dec := json.NewDecoder(r)
 	p := &streamPrinter{out: out, lastStatus: map[string]string{}}
-	defer p.flush(true)
-	for {
-		var m message
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return res, nil
-			}
-			return res, fmt.Errorf("read daemon stream: %w", err)
-		}
-		if err := m.err(); err != nil {
-			p.flush(true)
-			return res, err
-		}
+	err := eachMessage(r, func(m message) {
 		if m.Stream != "" {
 			p.pending.WriteString(m.Stream)
 			p.flush(false)
@@ -81,6 +68,28 @@ func readStream(r io.Reader, out io.Writer) (streamResult, error) {
 		if len(m.Aux) > 0 {
 			res.addAux(m.Aux)
 		}
+	})
+	p.flush(true)
+	return res, err
+}
+
+// eachMessage decodes a daemon JSON stream to its end, calling fn with each
+// message; a message carrying an error (the first in-band error) or an
+// undecodable stream ends it with that error.
+func eachMessage(r io.Reader, fn func(m message)) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m message
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read daemon stream: %w", err)
+		}
+		if err := m.err(); err != nil {
+			return err
+		}
+		fn(m)
 	}
 }
 
