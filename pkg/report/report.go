@@ -106,6 +106,19 @@ func (w *Writer) Document(heading string, v any) error {
 	return nil
 }
 
+// Block writes a heading and a body of text (a patch, say): under text
+// the heading's line then the body's lines indented two spaces, under JSON
+// one entry whose message is the heading and whose "body" field is body.
+func (w *Writer) Block(heading, body string) {
+	if w.log == nil {
+		w.Printf("%s\n  %s\n", heading, strings.ReplaceAll(strings.TrimRight(body, "\n"), "\n", "\n  "))
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.entry(heading, logrus.Fields{"body": body})
+}
+
 // Table is a table of the report. Under text it is aligned by tabwriter
 // (two spaces between columns) below its title; under JSON each row is one
 // entry whose message is the title and whose fields are the cells.

@@ -27,6 +27,7 @@ func sample(t *testing.T, w *report.Writer) {
 	if err := w.Document("POST /send", map[string]any{"text": "<b>" + canary + "</b>"}); err != nil {
 		t.Fatal(err)
 	}
+	w.Block("PATCH web:", `{"image":"a"}`)
 	w.Flush()
 }
 
@@ -60,7 +61,9 @@ func TestTextIsTheReportAsPrinted(t *testing.T) {
 		"POST /send\n" +
 		"{\n" +
 		"  \"text\": \"<b>******</b>\"\n" +
-		"}\n"
+		"}\n" +
+		"PATCH web:\n" +
+		"  {\"image\":\"a\"}\n"
 	if got := buf.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
@@ -87,7 +90,7 @@ func TestJSONIsOneEntryPerLineAndPerRow(t *testing.T) {
 	for i, e := range entries {
 		msgs[i], _ = e["msg"].(string)
 	}
-	wantMsgs := []string{"Plan: demo/web with ******", "1. step one", "partial line", "Summary", "Summary", "POST /send"}
+	wantMsgs := []string{"Plan: demo/web with ******", "1. step one", "partial line", "Summary", "Summary", "POST /send", "PATCH web:"}
 	if strings.Join(msgs, "|") != strings.Join(wantMsgs, "|") {
 		t.Fatalf("messages %q, want %q", msgs, wantMsgs)
 	}
@@ -99,6 +102,9 @@ func TestJSONIsOneEntryPerLineAndPerRow(t *testing.T) {
 	}
 	if e := entries[5]; e["body"] != `{"text":"<b>******</b>"}` {
 		t.Errorf("document %v", e)
+	}
+	if e := entries[6]; e["body"] != `{"image":"a"}` {
+		t.Errorf("block %v", e)
 	}
 	if strings.Contains(buf.String(), canary) || strings.Contains(buf.String(), base64.StdEncoding.EncodeToString([]byte(canary))) {
 		t.Errorf("secret in the report:\n%s", buf.String())

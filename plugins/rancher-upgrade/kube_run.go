@@ -65,7 +65,7 @@ func (j *kubeJob) Execute(ctx context.Context, env *plugin.Env) error {
 	printPlan(env, fmt.Sprintf("%s, namespace %s", j.conn.via, j.namespace), steps)
 	if j.Kube.DryRun {
 		for _, r := range rs {
-			out.Printf("dry run: PATCH %s %s/%s (application/strategic-merge-patch+json):\n  %s\n", cfg.Host, r.ref.Resource, r.ref.Name, r.patch)
+			out.Block(fmt.Sprintf("dry run: PATCH %s %s/%s (application/strategic-merge-patch+json):", cfg.Host, r.ref.Resource, r.ref.Name), string(r.patch))
 		}
 		out.Printf("dry run: nothing was sent\n")
 		return nil

@@ -85,7 +85,13 @@ func TestJSONReportIsJSONLines(t *testing.T) {
 	if kr.Code != 0 {
 		t.Fatalf("exit %d:\n%s", kr.Code, kr.Output())
 	}
-	if es := jsonEntries(t, kr.Stdout); len(es) < 4 || es[len(es)-1]["msg"] != "dry run: nothing was sent" {
+	es := jsonEntries(t, kr.Stdout)
+	if len(es) < 4 || es[len(es)-1]["msg"] != "dry run: nothing was sent" {
 		t.Errorf("kubernetes dry run:\n%s", kr.Stdout)
+	}
+	patch, _ := es[len(es)-2]["body"].(string)
+	msg, _ := es[len(es)-2]["msg"].(string)
+	if !strings.HasPrefix(msg, "dry run: PATCH ") || !json.Valid([]byte(patch)) || !strings.Contains(patch, newImage) {
+		t.Errorf("the patch is not one entry with its JSON as body:\n%s", kr.Stdout)
 	}
 }
