@@ -119,3 +119,17 @@ func (t *ContainerTemplate) For(c *Container) string {
 	t.cache[c] = v
 	return v
 }
+
+// UntilClosed is a context that ends when stop is closed (a transport's
+// Close), for the work a transport runs on its own goroutines.
+func UntilClosed(stop <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}

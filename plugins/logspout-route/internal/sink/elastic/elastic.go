@@ -340,22 +340,9 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, b...)
 }
 
-// stopContext is a context that ends when the transport closes.
-func (t *Transport) stopContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-t.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}
-
 func (t *Transport) worker() {
 	defer t.wg.Done()
-	ctx, cancel := t.stopContext()
+	ctx, cancel := sink.UntilClosed(t.stop)
 	defer cancel()
 	for {
 		select {
@@ -373,7 +360,7 @@ func (t *Transport) retryLater(b []item, attempt int) {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		ctx, cancel := t.stopContext()
+		ctx, cancel := sink.UntilClosed(t.stop)
 		defer cancel()
 		t.deliver(ctx, b, attempt)
 	}()

@@ -144,7 +144,7 @@ func (t *Transport) next() []sink.Record {
 // balance is one host's sender under loadbalance.
 func (t *Transport) balance(host string) {
 	defer t.wg.Done()
-	ctx, cancel := t.context()
+	ctx, cancel := sink.UntilClosed(t.stop)
 	defer cancel()
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 && backoff.Sleep(ctx, backoff.Exponential(100*time.Millisecond, 10*time.Second, attempt-1)) != nil {
@@ -159,7 +159,7 @@ func (t *Transport) balance(host string) {
 // failover sends to the first host that works, in the given order.
 func (t *Transport) failover() {
 	defer t.wg.Done()
-	ctx, cancel := t.context()
+	ctx, cancel := sink.UntilClosed(t.stop)
 	defer cancel()
 	failures := 0
 	for i := 0; ctx.Err() == nil; i = (i + 1) % len(t.cfg.Hosts) {
@@ -176,18 +176,6 @@ func (t *Transport) failover() {
 		}
 		failures++
 	}
-}
-
-func (t *Transport) context() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-t.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }
 
 type event struct{ b []byte }
