@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lightship-ci/lightship/pkg/testkit/loggen"
 	"github.com/lightship-ci/lightship/pkg/testkit/logsink"
 )
 
@@ -45,9 +43,18 @@ func procWakeups(t *testing.T, pid int) (slices, cpuNS int64) {
 // or over 2 % of a core, beyond what it did before they came: the shared
 // daemon's other containers, which it also reads, are the baseline),
 // generous bounds for a noisy shared machine; make bench prints the real
-// figure over 60 s with 100 containers.
+// figure over 60 s with 100 containers. Both sources: json-file containers
+// read from their files, and through the Engine API (which every other
+// driver needs) on its own.
 func TestIdleContainersKeepTheProcessAsleep(t *testing.T) {
+	forEachSource(t, testIdleContainersKeepTheProcessAsleep)
+}
+
+func testIdleContainersKeepTheProcessAsleep(t *testing.T) {
 	if _, err := os.Stat("/proc/self/schedstat"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no schedstat on this kernel: the idle cost cannot be measured")
+		}
 		t.Skip("no schedstat on this kernel") // Linux without CONFIG_SCHEDSTATS
 	}
 	r := newTestRun(t)
@@ -60,13 +67,8 @@ func TestIdleContainersKeepTheProcessAsleep(t *testing.T) {
 		"STATE_PATH": filepath.Join(t.TempDir(), "state.json")})
 	waitHealthy(t, p.addr)
 	pid := p.cmd.Process.Pid
-	const window = 4 * time.Second
 	time.Sleep(time.Second)
-	b0, bc0 := procWakeups(t, pid)
-	time.Sleep(window)
-	b1, bc1 := procWakeups(t, pid)
-	basePerSec := float64(b1-b0) / window.Seconds()
-	baseCPU := float64(bc1-bc0) / float64(window.Nanoseconds())
+	basePerSec, baseCPU := quietest(t, pid)
 	const k = 20
 	var wg sync.WaitGroup
 	for i := 0; i < k; i++ {
@@ -79,15 +81,30 @@ func TestIdleContainersKeepTheProcessAsleep(t *testing.T) {
 	wg.Wait()
 	waitLines(sink, 30*time.Second, func(l [][]byte) bool { return len(l) >= k })
 	time.Sleep(2 * time.Second) // the streams go idle and park
-	s0, c0 := procWakeups(t, pid)
-	time.Sleep(window)
-	s1, c1 := procWakeups(t, pid)
-	perSec := float64(s1-s0) / window.Seconds()
-	cpu := float64(c1-c0) / float64(window.Nanoseconds())
+	perSec, cpu := quietest(t, pid)
 	t.Logf("%d idle containers: %.0f wake-ups/s, %.2f %% of a core; before them %.0f/s, %.2f %%", k, perSec, 100*cpu, basePerSec, 100*baseCPU)
 	if perSec-basePerSec > 200 || cpu-baseCPU > 0.02 {
 		t.Fatalf("idle containers keep the process busy: +%.0f wake-ups/s (limit 200), +%.2f %% of a core (limit 2 %%)", perSec-basePerSec, 100*(cpu-baseCPU))
 	}
-	_ = context.Background
-	_ = loggen.Wait
+}
+
+// quietest measures pid over three 2 s windows and returns the quietest
+// one's wake-ups per second and share of a core: a burst of lines from
+// the shared daemon's other containers (read too) passes, polling does not.
+func quietest(t *testing.T, pid int) (perSec, cpu float64) {
+	t.Helper()
+	const window = 2 * time.Second
+	perSec, cpu = -1, -1
+	for range 3 {
+		s0, c0 := procWakeups(t, pid)
+		time.Sleep(window)
+		s1, c1 := procWakeups(t, pid)
+		if w := float64(s1-s0) / window.Seconds(); perSec < 0 || w < perSec {
+			perSec = w
+		}
+		if c := float64(c1-c0) / float64(window.Nanoseconds()); cpu < 0 || c < cpu {
+			cpu = c
+		}
+	}
+	return perSec, cpu
 }
