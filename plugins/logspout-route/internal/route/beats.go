@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/retry"
@@ -15,6 +16,10 @@ import (
 // beatsLinger is how long a beats route gathers lines after a small window
 // (Filebeat waits up to 1 s by default): at most ~10 small windows a second.
 const beatsLinger = 100 * time.Millisecond
+
+// beatsDrain is how long a stopping beats route waits for the ACK of the
+// window in flight.
+const beatsDrain = 2 * time.Second
 
 // beatsAdapter speaks lumberjack v2 over tcp or tls.
 type beatsAdapter struct{}
@@ -34,7 +39,14 @@ func (beatsAdapter) Serve(ctx context.Context, l *Link) error {
 // right after each ACK, so a restart skips exactly the acknowledged lines.
 func (l *Link) serveBeats(ctx context.Context, conn net.Conn) error {
 	lj := newLumberjack(conn, l.WriteTimeout)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	// On stop, no new window goes out, but the one in flight gets
+	// beatsDrain to be acknowledged: the server has it, and without its
+	// ACK in the state file a restart would send it again.
+	stop := context.AfterFunc(ctx, func() {
+		by := time.Now().Add(beatsDrain)
+		lj.drainBy.Store(by.UnixNano())
+		_ = conn.SetDeadline(by)
+	})
 	defer stop()
 	events := make([][]byte, l.Batch)
 	small := false
@@ -44,6 +56,9 @@ func (l *Link) serveBeats(ctx context.Context, conn net.Conn) error {
 			// fewer ACK-to-state-file gaps, the only moment a crash can
 			// cause a resend of lines the server already has.
 			retry.Sleep(ctx, beatsLinger)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		from, to := l.q.take(l.Batch)
 		small = int(to-from) < l.Batch/4
@@ -83,6 +98,7 @@ type lumberjack struct {
 	timeout time.Duration
 	hdr     [10]byte
 	ack     [6]byte
+	drainBy atomic.Int64 // Unix ns: the route is stopping, ACKs until then
 }
 
 func newLumberjack(conn net.Conn, timeout time.Duration) *lumberjack {
@@ -113,13 +129,22 @@ func (c *lumberjack) send(events [][]byte) error {
 	return c.w.Flush()
 }
 
+// deadline is the read timeout from now, or the stop's drain deadline.
+func (c *lumberjack) deadline() time.Time {
+	d := time.Now().Add(c.timeout)
+	if by := c.drainBy.Load(); by != 0 && by < d.UnixNano() {
+		d = time.Unix(0, by)
+	}
+	return d
+}
+
 // awaitACK reads ACKs until the whole window of count events is
 // acknowledged; it returns the highest sequence acknowledged, also on error
 // (a partial ACK confirms what it names).
 func (c *lumberjack) awaitACK(count uint32) (uint32, error) {
 	var seq uint32
 	for seq < count {
-		if err := c.conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		if err := c.conn.SetReadDeadline(c.deadline()); err != nil {
 			return seq, err
 		}
 		if _, err := io.ReadFull(c.conn, c.ack[:]); err != nil {
