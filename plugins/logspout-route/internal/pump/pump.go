@@ -50,7 +50,8 @@ type Config struct {
 	Sources []logs.Source
 	// RelistEvery is how often containers are listed to catch a start event
 	// the daemon dropped, while events come (default 3 s); on a quiet host
-	// the list waits for RelistIdle (default 60 s): it costs dockerd work.
+	// the list waits for RelistIdle (default 5 min): it costs dockerd work,
+	// and a quiet host has no events to lose.
 	RelistEvery time.Duration
 	RelistIdle  time.Duration
 	// DetachAfter is how long the main reader waits on a full route queue
@@ -111,7 +112,7 @@ func New(d Daemon, log *logrus.Logger, router Router, st State, reg *logs.Regist
 		cfg.RelistEvery = 3 * time.Second
 	}
 	if cfg.RelistIdle <= 0 {
-		cfg.RelistIdle = 60 * time.Second
+		cfg.RelistIdle = 5 * time.Minute
 	}
 	if cfg.DetachAfter <= 0 {
 		cfg.DetachAfter = 500 * time.Millisecond
