@@ -35,6 +35,7 @@ func copyEnv(env map[string]string) map[string]string {
 }
 
 func TestChooseBuilder(t *testing.T) {
+	t.Parallel()
 	on := &Plan{SessionPlan: SessionPlan{DaemonBuildKit: true}}
 	off := &Plan{SessionPlan: SessionPlan{DaemonBuildKit: false}}
 	squash := &Plan{SessionPlan: SessionPlan{DaemonBuildKit: true}, Build: BuildSpec{Squash: true}}

@@ -12,6 +12,7 @@ import (
 // TestRemoteSettingsErrorsExit2 runs the plugin with bad BuildKit
 // settings: each exits 2 naming the setting, before any buildkitd is asked.
 func TestRemoteSettingsErrorsExit2(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		settings map[string]string
@@ -50,6 +51,7 @@ func TestRemoteSettingsErrorsExit2(t *testing.T) {
 // TestRemoteOnlySettingsNeedBuildkitHost: platforms and cache_to are
 // refused on the daemon path rather than ignored.
 func TestRemoteOnlySettingsNeedBuildkitHost(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"PLUGIN_PLATFORMS", "PLUGIN_CACHE_TO"} {
 		dir := archContext(t)
 		env := map[string]string{
@@ -67,6 +69,7 @@ func TestRemoteOnlySettingsNeedBuildkitHost(t *testing.T) {
 }
 
 func TestCacheEntries(t *testing.T) {
+	t.Parallel()
 	reg := func(attrs map[string]string) client.CacheOptionsEntry {
 		return client.CacheOptionsEntry{Type: "registry", Attrs: attrs}
 	}
@@ -98,6 +101,7 @@ func TestCacheEntries(t *testing.T) {
 }
 
 func TestFrontendAttrs(t *testing.T) {
+	t.Parallel()
 	v := "1"
 	got := frontendAttrs(BuildSpec{
 		BuildArgs: map[string]*string{"A": &v}, Labels: map[string]string{"l": "x"}, Target: "final",

@@ -12,6 +12,7 @@ import (
 )
 
 func TestSecretSpecs(t *testing.T) {
+	t.Parallel()
 	// Drone joins a YAML list with commas: each id= starts a secret.
 	got, err := secretSpecs([]string{"id=a,src=/run/a,id=b,env=B", "id=c,type=env", "id=d"})
 	if err != nil {
@@ -48,6 +49,7 @@ func settingOf(err error) string {
 }
 
 func TestSessionSettings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "tok")
 	if err := os.WriteFile(file, []byte("from-file"), 0o600); err != nil {

@@ -11,6 +11,7 @@ import (
 )
 
 func TestAutoTagKeepsLeadingZeros(t *testing.T) {
+	t.Parallel()
 	for tag, want := range map[string][]string{
 		"v18.06.0":       {"18", "18.06", "18.06.0"},
 		"18.06.1":        {"18", "18.06", "18.06.1"},
@@ -30,6 +31,7 @@ func TestAutoTagKeepsLeadingZeros(t *testing.T) {
 }
 
 func TestTagsFileOnlyWhenTagsUnset(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
 		t.Fatal(err)
