@@ -129,6 +129,45 @@ func (b *bench) filesAgainstAPI(ctx context.Context, n, size int) error {
 	fmt.Printf("file source / API source lines/s: %.2f (target >= 2)\n", files.linesPerSec/api.linesPerSec)
 	fmt.Printf("dockerd writing the same log with no reader: %.2f us/line; file source: ours %.2f us (target <= 2) + dockerd %.2f us over its write-only cost\n",
 		writeOnly, files.oursUS, files.dockerdUS-writeOnly)
+	return b.backlogRates(ctx, dir, n, size)
+}
+
+// backlogRates reads one stopped container's n lines already on disk
+// (BACKLOG=true) with each source: the readers' own speed, which a live
+// run cannot show (there both wait for the writer).
+func (b *bench) backlogRates(ctx context.Context, dir string, n, size int) error {
+	ids, err := b.startGenerators(ctx, "back1", 1, "-n", strconv.Itoa(n), "-size", strconv.Itoa(size))
+	if err != nil {
+		return err
+	}
+	defer b.cleanup()
+	if err := b.startAll(ctx, ids); err != nil {
+		return err
+	}
+	if err := loggen.Wait(ctx, b.cli, ids[0]); err != nil {
+		return err
+	}
+	var rates [2]float64
+	for i, d := range []string{"", dir} {
+		sink, err := logsink.StartTCP("127.0.0.1:0", logsink.Options{CountOnly: true})
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		p, err := b.startLSR("raw+tcp://"+sink.Addr()+"?filter.labels=lightship.bench:"+b.suffix+"back1", "CONTAINERS_DIR="+d, "BACKLOG=true")
+		if err != nil {
+			sink.Close()
+			return err
+		}
+		for deadline := time.Now().Add(5 * time.Minute); sink.Count() < int64(n) && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		rates[i] = float64(sink.Count()) / time.Since(start).Seconds()
+		p.stop()
+		sink.Close()
+	}
+	fmt.Printf("backlog of a stopped container, %d lines on disk (BACKLOG=true): Engine-API source %.0f lines/s, file source %.0f lines/s: %.2f x\n",
+		n, rates[0], rates[1], rates[1]/rates[0])
 	return nil
 }
 

@@ -84,6 +84,10 @@ type partial struct {
 	ts    int64
 }
 
+// ErrNoLogFile: the container has no log file (yet: the daemon creates it
+// when the container starts).
+var ErrNoLogFile = errors.New("no log file")
+
 // Open holds the retained files of container id's log under
 // containersDir open (the live log and its rotations) and, with a
 // watcher, watches the directory first so no rotation falls in between.
@@ -92,7 +96,7 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 	if opts.Keep < 1 {
 		opts.Keep = 1
 	}
-	l := &Log{dir: filepath.Join(containersDir, id), base: id + "-json.log", opts: opts, wake: make(chan struct{}, 1)}
+	l := newLog(containersDir, id, opts)
 	if opts.Watcher != nil {
 		if err := opts.Watcher.add(l.dir, l); err != nil {
 			return nil, err
@@ -100,7 +104,7 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 	}
 	names, err := retained(l.dir, l.base)
 	if err == nil && len(names) == 0 && opts.Watcher == nil {
-		err = fmt.Errorf("%s: no log file", l.dir)
+		err = fmt.Errorf("%s: %w", l.dir, ErrNoLogFile)
 	}
 	if err != nil {
 		l.Close()
@@ -129,6 +133,11 @@ func Open(containersDir, id string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("%s: no readable log file", l.dir)
 	}
 	return l, nil
+}
+
+// newLog is container id's log holding no file yet.
+func newLog(containersDir, id string, opts Options) *Log {
+	return &Log{dir: filepath.Join(containersDir, id), base: id + "-json.log", opts: opts, wake: make(chan struct{}, 1)}
 }
 
 // Wake is signalled when the log may have grown.

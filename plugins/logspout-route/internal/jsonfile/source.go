@@ -86,6 +86,10 @@ func (s *Source) Open(done <-chan struct{}, id string, from Pos, fromNS int64, f
 		opts.Watcher = s.Watcher
 	}
 	l, err := Open(s.Dir, id, opts)
+	if errors.Is(err, ErrNoLogFile) {
+		// Created, never started: nothing to read, as the Engine API says.
+		l, err = newLog(s.Dir, id, opts), nil
+	}
 	if err != nil {
 		return nil, err
 	}

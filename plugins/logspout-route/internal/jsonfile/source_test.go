@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"testing"
 	"time"
 )
@@ -178,5 +179,27 @@ func TestSecondReaderSharesTheFilesTheFirstHolds(t *testing.T) {
 	rest := drain(t, second)
 	if !second.Exact() || len(rest) == 0 || rest[0] != "line 2\n" {
 		t.Fatalf("exact %v, from %q", second.Exact(), rest[:min(1, len(rest))])
+	}
+}
+
+// A container created and never started has its directory but no log
+// file: read without follow, it has nothing, like the Engine API says
+// (an error here made the pump retry it forever).
+func TestNeverStartedContainerReadsEmpty(t *testing.T) {
+	d := newDaemonLog(t, 4000, 1, false)
+	if err := os.Remove(d.path()); err != nil {
+		t.Fatal(err)
+	}
+	src := &Source{Dir: d.dir}
+	if !src.Readable(d.id) {
+		t.Fatal("a container directory without a log file yet is not taken by the file source")
+	}
+	f, err := src.Open(make(chan struct{}), d.id, Pos{}, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, _, data, err := f.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("got %q, %v; want io.EOF", data, err)
 	}
 }
