@@ -281,6 +281,7 @@ func TestHealthRedWhileSinkDownGreenWhenBack(t *testing.T) {
 }
 
 func TestBadRouteURIExitsTwoNamingIt(t *testing.T) {
+	t.Parallel()
 	for _, uri := range []string{"nope://127.0.0.1:5000", "logstash+tcp://127.0.0.1", "syslog://host:5000?filter.sources=stdin", "beats+udp://h:1"} {
 		res := plugintest.Run(t, newApp("test"), map[string]string{"ROUTE_URIS": uri, "PORT": "off", "STATE_PATH": ""})
 		if res.Code != 2 || !strings.Contains(res.Output(), "PLUGIN_ROUTE_URIS") || !strings.Contains(res.Output(), uri) {

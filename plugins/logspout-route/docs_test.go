@@ -7,5 +7,6 @@ import (
 )
 
 func TestDocsUpToDate(t *testing.T) {
+	t.Parallel()
 	plugintest.CheckDocs(t, newApp("dev"), "DOCS.md")
 }

@@ -206,6 +206,7 @@ func TestMutualTLSRoute(t *testing.T) {
 
 // Bad new settings exit 2 naming the setting, with logspout's messages.
 func TestNewSettingsRefusedNamingThem(t *testing.T) {
+	t.Parallel()
 	cert, _, _, _ := certPair(t, "x", x509.ExtKeyUsageClientAuth)
 	for _, tt := range []struct {
 		env  map[string]string
@@ -220,6 +221,7 @@ func TestNewSettingsRefusedNamingThem(t *testing.T) {
 		{map[string]string{"SYSLOG_TIMESTAMP": "{{"}, "PLUGIN_SYSLOG_TIMESTAMP"},
 	} {
 		t.Run(tt.want, func(t *testing.T) {
+			t.Parallel()
 			env := map[string]string{"ROUTE_URIS": "logstash://h:1", "PORT": "off", "STATE_PATH": ""}
 			for k, v := range tt.env {
 				env[k] = v
