@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf16"
+
+	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
 	"unicode/utf8"
 )
 
@@ -104,7 +106,7 @@ func (d *decoder) fast(line []byte, r *Record) error {
 	if end < 0 || string(p[end:]) != `"}` {
 		return errSlow
 	}
-	ts, err := parseTime(p[:end])
+	ts, err := logs.ParseTime(p[:end])
 	if err != nil {
 		return err
 	}
@@ -252,66 +254,4 @@ func objectLen(p []byte) (int, error) {
 		}
 	}
 	return 0, errSlow
-}
-
-// parseTime parses the daemon's time: RFC 3339 in UTC with 0 to 9
-// fraction digits (time.RFC3339Nano drops trailing zeros), without
-// allocating; other forms go through time.Parse.
-func parseTime(b []byte) (int64, error) {
-	if ns, ok := parseUTC(b); ok {
-		return ns, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(b))
-	if err != nil {
-		return 0, fmt.Errorf("json-file time: %w", err)
-	}
-	return t.UnixNano(), nil
-}
-
-func parseUTC(b []byte) (int64, bool) {
-	if len(b) < 20 || b[len(b)-1] != 'Z' || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
-		return 0, false
-	}
-	var f [6]int
-	for i, at := range [6]int{0, 5, 8, 11, 14, 17} {
-		w := 2
-		if i == 0 {
-			w = 4
-		}
-		v, ok := digits(b[at : at+w])
-		if !ok {
-			return 0, false
-		}
-		f[i] = v
-	}
-	frac := 0
-	if rest := b[19 : len(b)-1]; len(rest) > 0 {
-		if rest[0] != '.' || len(rest) < 2 || len(rest) > 10 {
-			return 0, false
-		}
-		v, ok := digits(rest[1:])
-		if !ok {
-			return 0, false
-		}
-		for n := len(rest) - 1; n < 9; n++ {
-			v *= 10
-		}
-		frac = v
-	}
-	if f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60 {
-		return 0, false
-	}
-	t := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], frac, time.UTC)
-	return t.UnixNano(), true
-}
-
-func digits(b []byte) (int, bool) {
-	v := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int(c-'0')
-	}
-	return v, true
 }

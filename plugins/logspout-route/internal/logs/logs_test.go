@@ -51,3 +51,27 @@ func TestTimestampsRoundTrip(t *testing.T) {
 		t.Fatal("accepted a line without timestamp")
 	}
 }
+
+// ParseTime takes the daemon's time with any number of fraction digits
+// (json-file drops trailing zeros) and agrees with time.Parse.
+func TestParseTimeAgreesWithTimeParse(t *testing.T) {
+	for _, s := range []string{
+		"2026-12-07T10:00:00Z", "2026-12-07T10:00:00.5Z", "2026-12-07T10:00:00.123Z",
+		"2026-12-07T10:00:00.123456789Z", "1999-02-28T23:59:59.000000001Z", "2026-12-07T12:00:00.25+02:00",
+		"2026-12-07T10:00:00.1234567890Z", // ten digits: time.Parse takes them
+	} {
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseTime([]byte(s))
+		if err != nil || got != want.UnixNano() {
+			t.Errorf("%s: %d, %v; want %d", s, got, err, want.UnixNano())
+		}
+	}
+	for _, bad := range []string{"", "2026-12-07", "2026-13-07T10:00:00Z", "yesterday"} {
+		if _, err := ParseTime([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

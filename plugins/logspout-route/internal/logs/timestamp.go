@@ -18,7 +18,7 @@ const tsLen = 30
 // time.Parse.
 func SplitTimestamp(p []byte) (ns int64, ts, data []byte, err error) {
 	if len(p) > tsLen && p[tsLen] == ' ' && p[tsLen-1] == 'Z' {
-		if ns, ok := parseFixedTS(p[:tsLen]); ok {
+		if ns, ok := parseUTC(p[:tsLen]); ok {
 			return ns, p[:tsLen], p[tsLen+1:], nil
 		}
 	}
@@ -45,7 +45,7 @@ func SplitTimestamp(p []byte) (ns int64, ts, data []byte, err error) {
 func IndexTimestamp(b []byte, from int) int {
 	for i := from; i+tsLen < len(b); i++ {
 		if b[i+tsLen] == ' ' && b[i+tsLen-1] == 'Z' && b[i+10] == 'T' {
-			if _, ok := parseFixedTS(b[i : i+tsLen]); ok {
+			if _, ok := parseUTC(b[i : i+tsLen]); ok {
 				return i
 			}
 		}
@@ -53,33 +53,72 @@ func IndexTimestamp(b []byte, from int) int {
 	return -1
 }
 
-// parseFixedTS parses "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ".
-func parseFixedTS(b []byte) (int64, bool) {
-	if b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' {
+// ParseTime parses Docker's RFC 3339 time in UTC with 0 to 9 fraction
+// digits (the Engine API writes nine; json-file drops trailing zeros)
+// without allocating; other forms go through time.Parse.
+func ParseTime(b []byte) (int64, error) {
+	if ns, ok := parseUTC(b); ok {
+		return ns, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return 0, fmt.Errorf("log time: %w", err)
+	}
+	return t.UnixNano(), nil
+}
+
+// parseUTC parses "YYYY-MM-DDTHH:MM:SS[.n{1,9}]Z".
+func parseUTC(b []byte) (int64, bool) {
+	if len(b) < 20 || b[len(b)-1] != 'Z' || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return 0, false
 	}
-	num := func(s []byte) (int, bool) {
-		n := 0
-		for _, c := range s {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
+	var f [6]int
+	for i, at := range [6]int{0, 5, 8, 11, 14, 17} {
+		w := 2
+		if i == 0 {
+			w = 4
 		}
-		return n, true
+		v, ok := digits(b[at : at+w])
+		if !ok {
+			return 0, false
+		}
+		f[i] = v
 	}
-	y, ok1 := num(b[0:4])
-	mo, ok2 := num(b[5:7])
-	d, ok3 := num(b[8:10])
-	h, ok4 := num(b[11:13])
-	mi, ok5 := num(b[14:16])
-	s, ok6 := num(b[17:19])
-	n, ok7 := num(b[20:29])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60 {
+	frac, ok := fraction(b[19 : len(b)-1])
+	if !ok || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60 {
 		return 0, false
 	}
-	days := daysFromCivil(y, mo, d)
-	return ((days*24+int64(h))*60+int64(mi))*60*1e9 + int64(s)*1e9 + int64(n), true
+	days := daysFromCivil(f[0], f[1], f[2])
+	return ((days*24+int64(f[3]))*60+int64(f[4]))*60*1e9 + int64(f[5])*1e9 + int64(frac), true
+}
+
+// fraction is ".n{1,9}" (or nothing) in nanoseconds.
+func fraction(rest []byte) (int, bool) {
+	if len(rest) == 0 {
+		return 0, true
+	}
+	if rest[0] != '.' || len(rest) < 2 || len(rest) > 10 {
+		return 0, false
+	}
+	v, ok := digits(rest[1:])
+	if !ok {
+		return 0, false
+	}
+	for n := len(rest) - 1; n < 9; n++ {
+		v *= 10
+	}
+	return v, true
+}
+
+func digits(b []byte) (int, bool) {
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
 }
 
 // daysFromCivil is the days since 1970-01-01 of a proleptic Gregorian date
