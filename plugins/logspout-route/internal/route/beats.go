@@ -39,15 +39,7 @@ func (beatsAdapter) Serve(ctx context.Context, l *Link) error {
 // right after each ACK, so a restart skips exactly the acknowledged lines.
 func (l *Link) serveBeats(ctx context.Context, conn net.Conn) error {
 	lj := newLumberjack(conn, l.WriteTimeout)
-	// On stop, no new window goes out, but the one in flight gets
-	// beatsDrain to be acknowledged: the server has it, and without its
-	// ACK in the state file a restart would send it again.
-	stop := context.AfterFunc(ctx, func() {
-		by := time.Now().Add(beatsDrain)
-		lj.drainBy.Store(by.UnixNano())
-		_ = conn.SetDeadline(by)
-	})
-	defer stop()
+	defer lj.drainOnStop(ctx, beatsDrain)()
 	events := make([][]byte, l.Batch)
 	small := false
 	for {
@@ -127,6 +119,18 @@ func (c *lumberjack) send(events [][]byte) error {
 		}
 	}
 	return c.w.Flush()
+}
+
+// drainOnStop: once ctx ends, the window in flight has drain to be
+// acknowledged (the server has it, and without its ACK in the state file
+// a restart would send it again); the caller sends no new window. It
+// returns the function that stops the watch.
+func (c *lumberjack) drainOnStop(ctx context.Context, drain time.Duration) (stop func() bool) {
+	return context.AfterFunc(ctx, func() {
+		by := time.Now().Add(drain)
+		c.drainBy.Store(by.UnixNano())
+		_ = c.conn.SetDeadline(by)
+	})
 }
 
 // deadline is the read timeout from now, or the stop's drain deadline.
