@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -268,5 +269,31 @@ func TestTruncationInPlaceIsNoticed(t *testing.T) {
 	}
 	if _, gap := l.Lost(); !gap {
 		t.Error("truncation not reported")
+	}
+}
+
+// An idle log lends its read buffer back (quiet containers hold none) and
+// reads on from the same place when more comes.
+func TestIdleLogLendsItsBufferBackAndReadsOn(t *testing.T) {
+	d := newDaemonLog(t, 1<<20, 1, false)
+	var pool sync.Pool
+	l, err := Open(d.dir, d.id, Options{Keep: 1, Buffers: &pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var got []string
+	for round := range 3 {
+		for i := range 5 {
+			d.write("stdout", fmt.Sprintf("line %d.%d\n", round, i))
+		}
+		got = append(got, readAll(t, l)...)
+		l.Idle()
+		if cap(l.src.buf) != 0 {
+			t.Fatalf("round %d: an idle log still holds %d bytes", round, cap(l.src.buf))
+		}
+	}
+	if len(got) != 15 || got[0] != "1:line 0.0" || got[5] != "1:line 1.0" || got[14] != "1:line 2.4" {
+		t.Fatalf("read %q", got)
 	}
 }
