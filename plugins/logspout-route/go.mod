@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/VictoriaMetrics/metrics v1.45.0
-	github.com/containerd/errdefs v1.0.0
+	github.com/containerd/errdefs v1.0.0 // indirect
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/lightship-ci/lightship/pkg v0.0.0
 	github.com/sirupsen/logrus v1.10.2

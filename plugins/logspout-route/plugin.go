@@ -237,7 +237,7 @@ func (s *Settings) Execute(ctx context.Context, env *plugin.Env) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engine.NewClient(ctx)
+	eng, err := engine.NewClient(ctx, env.Lookup)
 	if err != nil && eng == nil {
 		return &plugin.SettingsError{Setting: "DOCKER_HOST", Msg: err.Error()}
 	}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lightship-ci/lightship/pkg/testkit/testcert"
 )
 
 // SharedSocket is where scripts/ensure-buildkitd's daemon listens.
@@ -111,12 +113,12 @@ func (d *Daemon) listenTLS() ([]string, error) {
 		return nil, err
 	}
 	d.Addr = fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	files, err := writeCerts(d.Root)
+	files, err := testcert.Write(d.Root)
 	if err != nil {
 		return nil, err
 	}
-	d.CACert, d.ClientCert, d.ClientKey = files.ca, files.clientCert, files.clientKey
-	return []string{"--addr", d.Addr, "--tlscacert", files.ca, "--tlscert", files.serverCert, "--tlskey", files.serverKey}, nil
+	d.CACert, d.ClientCert, d.ClientKey = files.CA, files.ClientCert, files.ClientKey
+	return []string{"--addr", d.Addr, "--tlscacert", files.CA, "--tlscert", files.ServerCert, "--tlskey", files.ServerKey}, nil
 }
 
 // stop ends the daemon (TERM, then KILL) and removes its state; mounts it

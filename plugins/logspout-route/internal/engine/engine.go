@@ -1,25 +1,22 @@
 // Package engine is the daemon boundary: the few Engine API calls
-// logspout-route makes (events, list, inspect, logs) through the official
-// client (github.com/docker/docker/client), the frame decoder of the
-// multiplexed log stream, and Source, which reads any container's log
-// through the API. Its ContainerLogs hands us the raw multiplexed stream,
-// which our own frame decoder (frame.go) reads: we must account for every
-// byte, and stdcopy silently drops a frame cut short at EOF.
+// logspout-route makes (events, list, inspect, logs) through a small client
+// of our own (client.go says why), the frame decoder of the multiplexed log
+// stream, and Source, which reads any container's log through the API. The
+// raw multiplexed stream goes to our own frame decoder (frame.go): we must
+// account for every byte, and stdcopy silently drops a frame cut short at
+// EOF.
 package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
-	dcontainer "github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 	"github.com/lightship-ci/lightship/plugins/logspout-route/internal/logs"
 )
 
@@ -37,18 +34,11 @@ type LogsOptions struct {
 	Tail   string    // "all" (default) or a number of entries from the end
 }
 
-// Client is the daemon through the official Engine API client
-// (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, DOCKER_API_VERSION;
-// the API version is negotiated with /_ping, as the Docker CLI does).
-type Client struct {
-	cli *client.Client
-}
-
 // IsUnreadable reports the daemon's refusal to read a container's log back
-// ("configured logging driver does not support reading": log driver none,
-// or a driver without dual logging).
+// ("configured logging driver does not support reading", 501: log driver
+// none, or a driver without dual logging).
 func IsUnreadable(err error) bool {
-	return err != nil && (cerrdefs.IsNotImplemented(err) || strings.Contains(err.Error(), "does not support reading"))
+	return err != nil && (statusOf(err) == http.StatusNotImplemented || strings.Contains(err.Error(), "does not support reading"))
 }
 
 // ErrNotFound is a 404 from the daemon: the container is gone.
@@ -56,105 +46,58 @@ type ErrNotFound struct{ msg string }
 
 func (e ErrNotFound) Error() string { return e.msg }
 
-// NewClient connects to DOCKER_HOST (default unix:///var/run/docker.sock)
-// and pings the daemon. A bad DOCKER_HOST returns no client; a daemon that
-// does not answer yet returns the client and the error (callers retry).
-func NewClient(ctx context.Context) (*Client, error) {
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation(), withBlockingUnix)
-	if err != nil {
-		return nil, err
-	}
-	c := &Client{cli: cli}
-	if err := c.Ping(ctx); err != nil {
-		return c, err
-	}
-	return c, nil
+// apiTime is t as the Engine API's since parameters take it:
+// "seconds.nanoseconds", so a resume point's nanoseconds reach the daemon.
+func apiTime(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
-// withBlockingUnix makes a unix DOCKER_HOST use dialDockerUnix (see there).
-// It runs after FromEnv and before the client wraps its transport.
-func withBlockingUnix(cli *client.Client) error {
-	u, err := client.ParseHostURL(cli.DaemonHost())
-	if err != nil || u.Scheme != "unix" || !pollUnix {
-		return nil
-	}
-	path := u.Host
-	idle := newIdleWaiter()
-	return client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return dialDockerUnix(ctx, path, idle)
-	})(cli)
-}
-
-// Ping checks the daemon answers, and negotiates the API version with the
-// answer while it is not negotiated yet.
-func (c *Client) Ping(ctx context.Context) error {
-	p, err := c.cli.Ping(ctx)
-	if err != nil {
-		return fmt.Errorf("docker ping: %w", err)
-	}
-	c.cli.NegotiateAPIVersionPing(p)
-	return nil
-}
-
-// subscribeGrace is how long Events waits for an error after the client
-// returned its channels before it calls ready. The client returns once the
-// /events request has been answered or has failed, and a failure reaches the
-// error channel right after; so an error within the grace means the
-// subscription never stood, and ready is not called (nor the backoff reset).
-const subscribeGrace = 50 * time.Millisecond
+// eventFilters are the events the pump follows, in the API's filter JSON.
+const eventFilters = `{"type":{"container":true},"event":{"start":true,"die":true,"destroy":true}}`
 
 // Events streams container start, die and destroy events from since until
-// ctx ends or the stream breaks. fn is called synchronously: a slow fn slows
-// the read, it never drops an event on our side (the client's message
-// channel blocks its reader, it never drops either). An error ends the
-// stream: the caller subscribes again.
+// ctx ends or the stream breaks. ready is called once the daemon has
+// answered the subscription (dockerd sends its headers at once), before
+// any event. fn is called synchronously: a slow fn slows the read, it never
+// drops an event on our side. An error ends the stream: the caller
+// subscribes again.
 func (c *Client) Events(ctx context.Context, since time.Time, ready func(), fn func(Event)) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the client's reader goroutine and its connection
-	opts := events.ListOptions{Filters: filters.NewArgs(
-		filters.Arg("type", string(events.ContainerEventType)),
-		filters.Arg("event", string(events.ActionStart)),
-		filters.Arg("event", string(events.ActionDie)),
-		filters.Arg("event", string(events.ActionDestroy)),
-	)}
+	q := url.Values{"filters": {eventFilters}}
 	if !since.IsZero() {
-		// The client sends it as "seconds.nanoseconds": the nanoseconds a
-		// resume point needs reach the daemon.
-		opts.Since = since.UTC().Format(time.RFC3339Nano)
+		q.Set("since", apiTime(since))
 	}
-	msgs, errs := c.cli.Events(ctx, opts)
-	grace := time.NewTimer(subscribeGrace)
-	defer grace.Stop()
-	pending := grace.C
+	resp, err := c.get(ctx, "/events", q)
+	if err != nil {
+		return fmt.Errorf("docker events: %w", err)
+	}
+	defer resp.Body.Close()
+	ready()
+	dec := json.NewDecoder(resp.Body)
 	for {
-		select {
-		case <-pending:
-			pending = nil
-			ready()
-		case m := <-msgs:
-			if pending != nil {
-				pending = nil
-				ready()
-			}
-			if m.Type == events.ContainerEventType {
-				fn(Event{ID: m.Actor.ID, Action: string(m.Action), TimeNano: m.TimeNano})
-			}
-		case err := <-errs:
+		var m struct {
+			Type     string
+			Action   string
+			Actor    struct{ ID string }
+			TimeNano int64 `json:"timeNano"`
+		}
+		if err := dec.Decode(&m); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if err == nil {
-				err = io.EOF
-			}
 			return fmt.Errorf("docker events: %w", err)
+		}
+		if m.Type == "container" {
+			fn(Event{ID: m.Actor.ID, Action: m.Action, TimeNano: m.TimeNano})
 		}
 	}
 }
 
 // ListContainers returns the ids of all containers, stopped ones included.
 func (c *Client) ListContainers(ctx context.Context) ([]string, error) {
-	list, err := c.cli.ContainerList(ctx, dcontainer.ListOptions{All: true})
-	if err != nil {
+	var list []struct {
+		ID string `json:"Id"`
+	}
+	if err := c.getJSON(ctx, "/containers/json", url.Values{"all": {"1"}}, &list); err != nil {
 		return nil, fmt.Errorf("docker list: %w", err)
 	}
 	ids := make([]string, len(list))
@@ -164,16 +107,37 @@ func (c *Client) ListContainers(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// inspectAnswer is the part of GET /containers/{id}/json we use.
+type inspectAnswer struct {
+	ID      string `json:"Id"`
+	Name    string
+	Created string
+	Config  *struct {
+		Image, Hostname string
+		Env             []string
+		Labels          map[string]string
+		Tty             bool
+	}
+	State *struct {
+		Running bool
+		Pid     int
+	}
+	HostConfig *struct {
+		LogConfig struct{ Type string }
+	}
+}
+
 // Inspect returns the fields of GET /containers/{id}/json we use.
 func (c *Client) Inspect(ctx context.Context, id string) (*logs.ContainerInfo, error) {
-	v, err := c.cli.ContainerInspect(ctx, id)
-	if cerrdefs.IsNotFound(err) {
+	var v inspectAnswer
+	err := c.getJSON(ctx, "/containers/"+url.PathEscape(id)+"/json", nil, &v)
+	if statusOf(err) == http.StatusNotFound {
 		return nil, fmt.Errorf("docker inspect %.12s: %w", id, ErrNotFound{err.Error()})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("docker inspect %.12s: %w", id, err)
 	}
-	if v.ContainerJSONBase == nil || v.Config == nil || v.State == nil || v.HostConfig == nil {
+	if v.Config == nil || v.State == nil || v.HostConfig == nil {
 		return nil, fmt.Errorf("docker inspect %.12s: incomplete answer", id)
 	}
 	created, err := time.Parse(time.RFC3339Nano, v.Created)
@@ -190,22 +154,24 @@ func (c *Client) Inspect(ctx context.Context, id string) (*logs.ContainerInfo, e
 
 // Logs opens a container's log stream with timestamps, both streams, every
 // retained line since o.Since (tail=all: tail=0 would ignore since). The
-// client sends Since as "seconds.nanoseconds", keeping the nanoseconds a
-// resume point needs.
+// stream is the raw one: multiplexed frames, or plain bytes for a TTY.
 func (c *Client) Logs(ctx context.Context, id string, o LogsOptions) (io.ReadCloser, error) {
 	tail := o.Tail
 	if tail == "" {
 		tail = "all"
 	}
-	opts := dcontainer.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: o.Follow, Tail: tail}
-	if !o.Since.IsZero() {
-		opts.Since = o.Since.UTC().Format(time.RFC3339Nano)
+	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "timestamps": {"1"}, "tail": {tail}}
+	if o.Follow {
+		q.Set("follow", "1")
 	}
-	rc, err := c.cli.ContainerLogs(ctx, id, opts)
+	if !o.Since.IsZero() {
+		q.Set("since", apiTime(o.Since))
+	}
+	resp, err := c.get(ctx, "/containers/"+url.PathEscape(id)+"/logs", q)
 	if err != nil {
 		return nil, fmt.Errorf("docker logs %.12s: %w", id, err)
 	}
-	return &lingerReader{rc: rc}, nil
+	return &lingerReader{rc: resp.Body}, nil
 }
 
 // A log stream rests after a small read, between minLinger and maxLinger.

@@ -37,11 +37,17 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 	d := &fakeDaemon{release: make(chan struct{}), queries: map[string][]url.Values{}}
 	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(d.srv.Close)
-	t.Setenv("DOCKER_HOST", "tcp://"+d.srv.Listener.Addr().String())
-	t.Setenv("DOCKER_API_VERSION", "")
-	t.Setenv("DOCKER_CERT_PATH", "")
-	t.Setenv("DOCKER_TLS_VERIFY", "")
 	return d
+}
+
+// env is the environment pointing a client at d.
+func (d *fakeDaemon) env() func(string) (string, bool) {
+	return envOf(map[string]string{"DOCKER_HOST": "tcp://" + d.srv.Listener.Addr().String()})
+}
+
+// envOf looks names up in m, as plugin.Env.Lookup does in the run's environment.
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) { v, ok := m[name]; return v, ok }
 }
 
 func (d *fakeDaemon) fail(format string, args ...any) {
@@ -118,11 +124,12 @@ func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestEngineClientSpeaksTheEngineAPI(t *testing.T) {
+	t.Parallel()
 	d := newFakeDaemon(t)
 	d.logs = append(frame(1, "2026-11-26T05:20:08.500539012Z a\n"), frame(2, "2026-11-26T05:20:08.500539013Z b\n")...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	eng, err := NewClient(ctx)
+	eng, err := NewClient(ctx, d.env())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,11 +222,11 @@ func TestEngineClientSpeaksTheEngineAPI(t *testing.T) {
 }
 
 func TestEngineEventsWithoutDaemonNeverReady(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
-	t.Setenv("DOCKER_API_VERSION", "")
+	t.Parallel()
+	env := envOf(map[string]string{"DOCKER_HOST": "unix://" + filepath.Join(t.TempDir(), "no-docker.sock")})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	eng, err := NewClient(ctx)
+	eng, err := NewClient(ctx, env)
 	if eng == nil || err == nil {
 		t.Fatalf("NewClient without a daemon = %v, %v: want the client and an error", eng, err)
 	}
@@ -236,8 +243,11 @@ func TestEngineEventsWithoutDaemonNeverReady(t *testing.T) {
 }
 
 func TestBadDockerHostIsRefused(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "not a host")
-	if eng, err := NewClient(context.Background()); eng != nil || err == nil {
-		t.Fatalf("NewClient(DOCKER_HOST=not a host) = %v, %v: want no client and an error", eng, err)
+	t.Parallel()
+	for _, host := range []string{"not a host", "tcp://", "ssh://user@host", "tcp://host:2375/path"} {
+		eng, err := NewClient(context.Background(), envOf(map[string]string{"DOCKER_HOST": host}))
+		if eng != nil || err == nil || !strings.Contains(err.Error(), "DOCKER_HOST") {
+			t.Errorf("NewClient(DOCKER_HOST=%s) = %v, %v: want no client and an error naming DOCKER_HOST", host, eng, err)
+		}
 	}
 }

@@ -1,4 +1,6 @@
-package buildkitd
+// Package testcert makes a throwaway PKI for TLS tests: a CA, a server
+// certificate for 127.0.0.1 and localhost, and a client certificate.
+package testcert
 
 import (
 	"crypto/ecdsa"
@@ -14,8 +16,9 @@ import (
 	"time"
 )
 
-type certFiles struct {
-	ca, serverCert, serverKey, clientCert, clientKey string
+// Files are the PEM files Write made.
+type Files struct {
+	CA, ServerCert, ServerKey, ClientCert, ClientKey string
 }
 
 type keyPair struct {
@@ -24,46 +27,46 @@ type keyPair struct {
 	der  []byte
 }
 
-// writeCerts makes a CA, a server certificate for 127.0.0.1 and a client
+// Write makes a CA, a server certificate for 127.0.0.1 and a client
 // certificate, all valid for a day, as PEM files under dir.
-func writeCerts(dir string) (certFiles, error) {
+func Write(dir string) (Files, error) {
 	ca, err := newKeyPair(&x509.Certificate{
 		Subject: pkix.Name{CommonName: "lightship test CA"}, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}, nil)
 	if err != nil {
-		return certFiles{}, err
+		return Files{}, err
 	}
 	server, err := newKeyPair(&x509.Certificate{
-		Subject: pkix.Name{CommonName: "buildkitd"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		Subject: pkix.Name{CommonName: "lightship test server"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}, ca)
 	if err != nil {
-		return certFiles{}, err
+		return Files{}, err
 	}
 	cl, err := newKeyPair(&x509.Certificate{
 		Subject:  pkix.Name{CommonName: "lightship test client"},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}, ca)
 	if err != nil {
-		return certFiles{}, err
+		return Files{}, err
 	}
-	f := certFiles{
-		ca: filepath.Join(dir, "ca.pem"), serverCert: filepath.Join(dir, "server.pem"), serverKey: filepath.Join(dir, "server-key.pem"),
-		clientCert: filepath.Join(dir, "client.pem"), clientKey: filepath.Join(dir, "client-key.pem"),
+	f := Files{
+		CA: filepath.Join(dir, "ca.pem"), ServerCert: filepath.Join(dir, "server.pem"), ServerKey: filepath.Join(dir, "server-key.pem"),
+		ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client-key.pem"),
 	}
-	for path, kp := range map[string]*keyPair{f.ca: ca, f.serverCert: server, f.clientCert: cl} {
+	for path, kp := range map[string]*keyPair{f.CA: ca, f.ServerCert: server, f.ClientCert: cl} {
 		if err := writePEM(path, "CERTIFICATE", kp.der); err != nil {
-			return certFiles{}, err
+			return Files{}, err
 		}
 	}
-	for path, kp := range map[string]*keyPair{f.serverKey: server, f.clientKey: cl} {
+	for path, kp := range map[string]*keyPair{f.ServerKey: server, f.ClientKey: cl} {
 		der, err := x509.MarshalECPrivateKey(kp.key)
 		if err != nil {
-			return certFiles{}, err
+			return Files{}, err
 		}
 		if err := writePEM(path, "EC PRIVATE KEY", der); err != nil {
-			return certFiles{}, err
+			return Files{}, err
 		}
 	}
 	return f, nil
