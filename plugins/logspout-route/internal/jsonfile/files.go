@@ -113,16 +113,11 @@ func retained(dir, base string) ([]string, error) {
 			live = true
 			continue
 		}
-		rest, ok := strings.CutPrefix(name, base+".")
-		if !ok {
+		n := rotation(name, base)
+		if n < 1 {
 			continue
 		}
-		num, isGz := strings.CutSuffix(rest, ".gz")
-		n, err := strconv.Atoi(num)
-		if err != nil || n < 1 {
-			continue
-		}
-		if !isGz {
+		if !strings.HasSuffix(name, ".gz") {
 			plain[n] = true
 		}
 		rots = append(rots, rot{n, name})
@@ -139,6 +134,20 @@ func retained(dir, base string) ([]string, error) {
 		out = append(out, filepath.Join(dir, base))
 	}
 	return out, nil
+}
+
+// rotation is the number N of a rotation of base (base.N or base.N.gz),
+// 0 for any other name.
+func rotation(name, base string) int {
+	rest, ok := strings.CutPrefix(name, base+".")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(rest, ".gz"))
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
 }
 
 // source reads one file's entries from an offset.

@@ -345,6 +345,17 @@ func (l *Log) SeekTime(ts int64) (gap bool, err error) {
 	return gap, l.startAt(idx, 0)
 }
 
+// fromFullSet reports that the oldest file held was, when opened, the
+// oldest rotation a daemon keeping maxFile files makes (base.<maxFile-1>):
+// the daemon deletes a file only when it rotates a full set, so only then
+// may older files be gone. (With maxFile 1 it truncates in place, which
+// leaves no trace: false.)
+func (l *Log) fromFullSet(maxFile int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maxFile > 1 && len(l.files) > 0 && rotation(filepath.Base(l.files[0].name), l.base) == maxFile-1
+}
+
 func firstTS(fl *file) (int64, bool) {
 	src, err := newSource(fl, 0, make([]byte, 0, 16<<10))
 	if err != nil {

@@ -113,9 +113,12 @@ func (s *Source) Open(done <-chan struct{}, id string, from Pos, fromNS int64, f
 			f.Close()
 			return nil, err
 		}
-		// The saved position's file is gone and the oldest retained entry
-		// is newer than it: entries may have been rotated away meanwhile.
-		f.resumeGap = gap && !from.IsZero()
+		// The oldest retained entry is newer than fromNS: entries may have
+		// been rotated away before this open. A saved position's file is
+		// gone, so they may; a first read (from the container's creation or
+		// our start) may only have missed files when the daemon holds its
+		// full set of rotations, as it deletes none before.
+		f.resumeGap = gap && (!from.IsZero() || l.fromFullSet(opts.Keep))
 	}
 	return f, nil
 }

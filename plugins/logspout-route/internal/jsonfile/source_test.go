@@ -203,3 +203,44 @@ func TestNeverStartedContainerReadsEmpty(t *testing.T) {
 		t.Fatalf("got %q, %v; want io.EOF", data, err)
 	}
 }
+
+// A first read (from the container's creation, no saved position) that
+// opens the log after the daemon rotated files away: their lines cannot be
+// counted, and that is reported as a gap (issue 16: a reader attached late
+// on a loaded machine found lines neither read nor counted). While the
+// daemon has not filled its max-file set yet it deleted nothing: no gap.
+func TestFirstReadReportsFilesRotatedAwayBeforeTheOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lines    int // ~12 a file
+		compress bool
+		gap      bool
+	}{
+		{"files deleted", 100, false, true},
+		{"files deleted, compressed", 100, true, true},
+		{"no file deleted yet", 20, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDaemonLog(t, 1000, 3, tc.compress)
+			created := d.ts.UnixNano() // before the first line, as a container's Created
+			for i := range tc.lines {
+				d.write("stdout", fmt.Sprintf("line %d\n", i))
+			}
+			var lost int64
+			var gap bool
+			src := &Source{Dir: d.dir, OnLost: func(_ string, n int64, g bool) { lost, gap = lost+n, gap || g }}
+			f, err := src.Open(make(chan struct{}), d.id, Pos{}, created, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := drain(t, f)
+			f.Close()
+			if gap != tc.gap || lost != 0 {
+				t.Fatalf("read %d of %d, reported lost %d, gap %v; want gap %v", len(got), tc.lines, lost, gap, tc.gap)
+			}
+			if !gap && len(got) != tc.lines {
+				t.Fatalf("no gap reported, yet read %d of %d", len(got), tc.lines)
+			}
+		})
+	}
+}
