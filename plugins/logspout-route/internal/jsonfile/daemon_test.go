@@ -26,6 +26,9 @@ type daemonLog struct {
 	size     int64
 	ts       time.Time
 	last     time.Time
+	// realTime stamps entries with the clock, as the daemon does (the
+	// file times then make sense against them).
+	realTime bool
 }
 
 func newDaemonLog(t *testing.T, maxSize int64, maxFile int, compress bool) *daemonLog {
@@ -59,7 +62,10 @@ func (d *daemonLog) open() {
 // entry is the daemon's line for one message; the time advances 1 µs per
 // entry unless same is set (entries sharing a nanosecond happen).
 func (d *daemonLog) entry(stream, msg, attrs string, same bool) []byte {
-	if !same {
+	switch {
+	case d.realTime:
+		d.ts = time.Now()
+	case !same:
 		d.ts = d.ts.Add(time.Microsecond + 7)
 	}
 	var b strings.Builder

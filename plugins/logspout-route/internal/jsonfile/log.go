@@ -345,15 +345,20 @@ func (l *Log) SeekTime(ts int64) (gap bool, err error) {
 	return gap, l.startAt(idx, 0)
 }
 
-// fromFullSet reports that the oldest file held was, when opened, the
-// oldest rotation a daemon keeping maxFile files makes (base.<maxFile-1>):
-// the daemon deletes a file only when it rotates a full set, so only then
-// may older files be gone. (With maxFile 1 it truncates in place, which
-// leaves no trace: false.)
-func (l *Log) fromFullSet(maxFile int) bool {
+// olderMayBeGone reports, for a first read, that files older than the
+// oldest one held may have been deleted before the open. The daemon deletes
+// a file only when it rotates a full set (max-file files: the oldest is
+// <base>.<max-file-1>), and none yet while the oldest of that set is the
+// file it opened when the container started. With max-file 1 it truncates
+// in place, which leaves no trace: false.
+func (l *Log) olderMayBeGone(maxFile int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return maxFile > 1 && len(l.files) > 0 && rotation(filepath.Base(l.files[0].name), l.base) == maxFile-1
+	if maxFile < 2 || len(l.files) == 0 {
+		return false
+	}
+	oldest := l.files[0]
+	return rotation(filepath.Base(oldest.name), l.base) == maxFile-1 && !startedLog(oldest)
 }
 
 func firstTS(fl *file) (int64, bool) {

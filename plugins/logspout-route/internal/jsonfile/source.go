@@ -116,9 +116,9 @@ func (s *Source) Open(done <-chan struct{}, id string, from Pos, fromNS int64, f
 		// The oldest retained entry is newer than fromNS: entries may have
 		// been rotated away before this open. A saved position's file is
 		// gone, so they may; a first read (from the container's creation or
-		// our start) may only have missed files when the daemon holds its
-		// full set of rotations, as it deletes none before.
-		f.resumeGap = gap && (!from.IsZero() || l.fromFullSet(opts.Keep))
+		// our start) finds that for every container, and may only have
+		// missed files the daemon deleted.
+		f.resumeGap = gap && (!from.IsZero() || l.olderMayBeGone(opts.Keep))
 	}
 	return f, nil
 }

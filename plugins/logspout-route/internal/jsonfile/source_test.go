@@ -207,22 +207,26 @@ func TestNeverStartedContainerReadsEmpty(t *testing.T) {
 // A first read (from the container's creation, no saved position) that
 // opens the log after the daemon rotated files away: their lines cannot be
 // counted, and that is reported as a gap (issue 16: a reader attached late
-// on a loaded machine found lines neither read nor counted). While the
-// daemon has not filled its max-file set yet it deleted nothing: no gap.
+// on a loaded machine found lines neither read nor counted). Before the
+// daemon deleted a file there is no gap: while it has fewer than max-file
+// files, or while the oldest is still the one it opened at the start.
 func TestFirstReadReportsFilesRotatedAwayBeforeTheOpen(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		lines    int // ~12 a file
+		lines    int // 12 a file
 		compress bool
 		gap      bool
 	}{
 		{"files deleted", 100, false, true},
 		{"files deleted, compressed", 100, true, true},
-		{"no file deleted yet", 20, false, false},
+		{"max-file files, none deleted yet", 30, false, false},
+		{"fewer than max-file files", 20, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDaemonLog(t, 1000, 3, tc.compress)
-			created := d.ts.UnixNano() // before the first line, as a container's Created
+			d.realTime = true
+			created := time.Now().UnixNano()
+			time.Sleep(2 * startSlack) // the container starts, then logs
 			for i := range tc.lines {
 				d.write("stdout", fmt.Sprintf("line %d\n", i))
 			}
