@@ -134,6 +134,7 @@ type Follower struct {
 	checkState bool
 	stopped    bool
 	resumeGap  bool
+	quiet      bool  // lost entries are not counted (CountLost)
 	skip       int64 // entries still to skip (keepLast)
 	timer      *time.Timer
 }
@@ -226,10 +227,27 @@ func (f *Follower) running() bool {
 	return err != nil || run
 }
 
+// CountLost sets whether entries let go unread are reported to OnLost
+// (on when opened). Turning it off reports those let go until then; those
+// let go while it is off are dropped: another reader reads or counts them.
+func (f *Follower) CountLost(on bool) {
+	if !on && !f.quiet {
+		f.reportLost()
+	}
+	if on && f.quiet {
+		f.l.Lost()
+		f.resumeGap = false
+	}
+	f.quiet = !on
+}
+
 func (f *Follower) reportLost() {
 	n, gap := f.l.Lost()
 	gap = gap || f.resumeGap
 	f.resumeGap = false
+	if f.quiet {
+		return
+	}
 	if (n > 0 || gap) && f.src.OnLost != nil {
 		f.src.OnLost(f.id, n, gap)
 	}

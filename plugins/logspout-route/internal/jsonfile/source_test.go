@@ -248,3 +248,52 @@ func TestFirstReadReportsFilesRotatedAwayBeforeTheOpen(t *testing.T) {
 		})
 	}
 }
+
+// A reader whose lines no route takes any more (each has a reader of its
+// own) does not count the lines it lets go: the other readers read or count
+// them (issue 16: rotated away counted 491574 of 500000 while 57487
+// arrived). What it let go before it was turned off is counted then.
+func TestCountLostOffCountsWhatWasLetGoAndNothingAfter(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	d := newDaemonLog(t, 1000, 3, false) // ~12 lines a file
+	d.setRunning(true)
+	var reports []int64
+	src := &Source{Dir: d.dir, Watcher: w, OnLost: func(_ string, n int64, _ bool) { reports = append(reports, n) }}
+	f, err := src.Open(make(chan struct{}), d.id, Pos{}, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// The reader stays in the first file while the daemon rotates on.
+	lag := func(from, to int) {
+		for i := from; i < to; i++ {
+			d.write("stdout", fmt.Sprintf("line %d\n", i))
+			if i%6 == 0 {
+				time.Sleep(2 * time.Millisecond) // the watcher sees each rotation
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	lag(0, 100)
+	f.CountLost(false)
+	if len(reports) != 1 || reports[0] == 0 {
+		t.Fatalf("turned off after files were let go: reported %v, want them once", reports)
+	}
+	lag(100, 200)
+	f.CountLost(true) // what was let go while off is nobody's
+	f.CountLost(false)
+	lag(200, 300)
+	d.setRunning(false)
+	got := drain(t, f) // off: its ends report nothing
+	f.Close()
+	if len(reports) != 1 {
+		t.Fatalf("reported %v: what was let go while off was counted", reports)
+	}
+	if len(got) == 0 || got[len(got)-1] != "line 299\n" {
+		t.Fatalf("read %d lines, last %q", len(got), got[len(got)-1:])
+	}
+}

@@ -94,4 +94,10 @@ type FileReader interface {
 	// Exact reports that reading began right after the position given to
 	// Open: no entry stamped at its time is read again, none is skipped.
 	Exact() bool
+	// CountLost sets whether the entries the reader lets go unread (the
+	// daemon rotated them away first) are counted; on when opened. Off
+	// while no route takes the reader's lines: each of its routes has a
+	// reader of its own, which counts what it misses itself. Turning it
+	// off counts what was let go until then.
+	CountLost(on bool)
 }

@@ -184,6 +184,10 @@ type dispatcher struct {
 	// filePos is where to resume after the last entry read.
 	file    logs.FileReader
 	filePos logs.FilePos
+	// retargeted: the routes fed changed (resolved, or one detached);
+	// unneeded: the main reader feeds none, so its file reader does not
+	// count what it lets go (see countLost).
+	retargeted, unneeded bool
 }
 
 type target struct {
@@ -221,6 +225,30 @@ func (d *dispatcher) emit(ctx context.Context, ns int64, stream byte, data []byt
 		c.DetachedRead(d.only, d.last)
 	} else {
 		c.Read(d.last)
+	}
+	if d.retargeted {
+		d.retargeted = false
+		d.countLost()
+	}
+}
+
+// countLost has the main reader's file reader count the lines it lets go
+// unread only while it feeds a route. Once every route has a reader of its
+// own, those count what they miss, and the main reader counting too would
+// count lines twice (or count lines that arrived).
+func (d *dispatcher) countLost() {
+	if d.file == nil || d.only != nil {
+		return
+	}
+	n := len(d.plain)
+	if d.groups != nil {
+		d.groups.mu.Lock() // the timer ships groups
+		n += len(d.grouped)
+		d.groups.mu.Unlock()
+	}
+	if unneeded := n == 0; unneeded != d.unneeded {
+		d.unneeded = unneeded
+		d.file.CountLost(!unneeded)
 	}
 }
 
@@ -268,6 +296,7 @@ func (d *dispatcher) push(ctx context.Context, t logs.Target, l *logs.Line, befo
 		// reader of the route's own, from before any group being gathered.
 		c.Unqueued(t, l.Stream)
 		d.p.detach(ctx, d.r, t, c.SafePosition())
+		d.retargeted = true
 		return false
 	case logs.QueueClosed:
 		c.Unqueued(t, l.Stream) // route deleted meanwhile
@@ -295,6 +324,7 @@ func (d *dispatcher) resolve() {
 		defer d.groups.mu.Unlock()
 	}
 	d.plain, d.grouped = d.plain[:0], d.grouped[:0]
+	d.retargeted = true
 	for _, t := range d.buf {
 		if (d.only != nil && t != d.only) || (d.only == nil && c.IsDetached(t)) {
 			continue
