@@ -59,6 +59,12 @@ type Log struct {
 	closed bool
 	files  []*file // held open: [0] is being read, the rest newer, in order
 	lost   int64   // entries of files let go unread, not yet reported
+	// letGo: .gz files let go unread, their entries not counted yet:
+	// counting decompresses the whole file, which the reader does (see
+	// countLetGo) rather than the watcher, whose time every container's
+	// rotations share (a watcher that falls behind misses files).
+	letGo    []*file
+	countDue atomic.Bool
 	// dropped: first entry times of files let go unread (by the time, as a
 	// .gz copy of one has another inode).
 	dropped map[int64]bool
@@ -150,10 +156,10 @@ func (l *Log) Close() {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, fl := range l.files {
+	for _, fl := range append(l.files, l.letGo...) {
 		fl.f.Close()
 	}
-	l.files, l.closed = nil, true
+	l.files, l.letGo, l.closed = nil, nil, true
 	if l.src != nil && l.src.zr != nil {
 		l.src.zr.Close()
 	}
@@ -180,16 +186,42 @@ func (l *Log) trim() {
 	// one goes, as the daemon's own copy did. Its entries are counted.
 	for len(l.files) > l.opts.Keep+1 {
 		gone := l.files[1]
-		l.lost += countEntries(gone, 0)
 		if ts, ok := firstTS(gone); ok {
 			if l.dropped == nil {
 				l.dropped = map[int64]bool{}
 			}
 			l.dropped[ts] = true // resync must not take it back
 		}
-		gone.f.Close()
 		l.files = append(l.files[:1], l.files[2:]...)
+		if gone.gz && len(l.letGo) < l.opts.Keep {
+			// At most Keep held: a reader that does not come (a sink
+			// that waits) must not hold deleted files on disk.
+			l.letGo = append(l.letGo, gone)
+			l.countDue.Store(true)
+			continue
+		}
+		l.lost += countEntries(gone, 0)
+		gone.f.Close()
 	}
+}
+
+// countLetGo counts the entries of the files in letGo and closes them.
+func (l *Log) countLetGo() {
+	if !l.countDue.Load() || !l.countDue.Swap(false) {
+		return
+	}
+	l.mu.Lock()
+	gone := l.letGo
+	l.letGo = nil
+	l.mu.Unlock()
+	var n int64
+	for _, fl := range gone {
+		n += countEntries(fl, 0)
+		fl.f.Close()
+	}
+	l.mu.Lock()
+	l.lost += n
+	l.mu.Unlock()
 }
 
 // notify is called by the watcher for an event on the log's directory.
@@ -283,6 +315,7 @@ func (l *Log) Running() (bool, error) {
 // and whether a resume point's file was gone (entries between it and the
 // oldest retained file are lost uncounted).
 func (l *Log) Lost() (int64, bool) {
+	l.countLetGo()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n, gap := l.lost, l.gap
@@ -445,6 +478,7 @@ func (l *Log) Next(out *Line) error {
 // in '\n' or a 16 KiB piece of one (valid until the next call); io.EOF when
 // there is none yet. Resume tells where to start again after it.
 func (l *Log) NextEntry() (*Record, error) {
+	l.countLetGo()
 	if l.src == nil {
 		l.mu.Lock()
 		none := len(l.files) == 0
