@@ -72,7 +72,28 @@ type testRun struct {
 func newTestRun(t *testing.T) *testRun {
 	cli, img := generator(t)
 	s := loggen.RandomSuffix()
+	runs, _ := testRuns.LoadOrStore(t.Name(), &sync.Map{})
+	runs.(*sync.Map).Store(s, true)
 	return &testRun{t: t, cli: cli, img: img, suffix: s, label: "lightship.test.run"}
+}
+
+// testRuns holds, by test name, the suffixes of its runs' containers
+// (a *sync.Map of suffixes): what a test may judge in a log that also
+// names the shared daemon's other containers.
+var testRuns sync.Map
+
+// ownContainer reports that a container name belongs to one of t's runs.
+func ownContainer(t *testing.T, name string) bool {
+	runs, ok := testRuns.Load(t.Name())
+	if !ok {
+		return false
+	}
+	own := false
+	runs.(*sync.Map).Range(func(s, _ any) bool {
+		own = strings.HasSuffix(name, "-"+s.(string))
+		return !own
+	})
+	return own
 }
 
 // filter is the route query selecting this run's containers.
@@ -82,16 +103,7 @@ func (r *testRun) filter() string { return "filter.labels=" + r.label + ":" + r.
 // the end of the test.
 func (r *testRun) start(name string, env []string, args ...string) string {
 	r.t.Helper()
-	id, err := r.img.Start(context.Background(), r.cli, loggen.Spec{
-		Name: "lsr-" + name + "-" + r.suffix, Labels: map[string]string{r.label: r.suffix}, Env: env, Args: args,
-	})
-	if id != "" {
-		r.t.Cleanup(func() { _ = loggen.RemoveContainer(context.Background(), r.cli, id) })
-	}
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return id
+	return r.startSpec(name, loggen.Spec{Env: env, Args: args})
 }
 
 // prefix is a generator's line prefix, unique to this run.
