@@ -443,6 +443,15 @@ func (l *Log) startAt(idx int, off int64) error {
 	return nil
 }
 
+// Poll tells the watcher whether the log is read by polling (a busy log)
+// or waits for the watcher's wake-ups (see Watcher.setPolling).
+func (l *Log) Poll(polling bool) error {
+	if l.opts.Watcher == nil {
+		return nil
+	}
+	return l.opts.Watcher.setPolling(l.dir, l, polling)
+}
+
 // Idle is called before waiting for more: the read buffer is lent back
 // while nothing is pending in it.
 func (l *Log) Idle() {

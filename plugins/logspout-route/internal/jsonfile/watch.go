@@ -26,11 +26,21 @@ type Watcher struct {
 }
 
 type watch struct {
-	dir  string
-	logs []*Log
+	dir     string
+	logs    []*Log
+	polling map[*Log]bool // logs read by polling: they need no IN_MODIFY
+	mask    uint32        // the watch's mask now
 }
 
-const watchMask = unix.IN_MODIFY | unix.IN_CREATE | unix.IN_MOVED_TO
+// Masks of a directory watch: every event we use, and the one for a
+// directory whose logs all poll. dockerd's write to a watched file costs
+// it an inotify event (queued, merged, the reader woken) on every line;
+// a busy log is polled instead (see Follower.wait), and only its rotations
+// (a new file, a renamed one) and the container's state file are watched.
+const (
+	watchMask   = unix.IN_MODIFY | unix.IN_CREATE | unix.IN_MOVED_TO
+	pollingMask = unix.IN_CREATE | unix.IN_MOVED_TO
+)
 
 // coalesce is the watcher's pause after a batch of events that only told
 // of writes: the kernel merges a file's repeated IN_MODIFY events while
@@ -60,8 +70,9 @@ func (w *Watcher) add(dir string, l *Log) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if wd, ok := w.dirs[dir]; ok {
-		w.wds[wd].logs = append(w.wds[wd].logs, l)
-		return nil
+		wt := w.wds[wd]
+		wt.logs = append(wt.logs, l)
+		return w.setMask(wt) // l waits for writes: IN_MODIFY again
 	}
 	sc, err := w.f.SyscallConn()
 	if err != nil {
@@ -76,7 +87,55 @@ func (w *Watcher) add(dir string, l *Log) error {
 		return fmt.Errorf("inotify watch %s: %w", dir, addErr)
 	}
 	w.dirs[dir] = int32(wd) //nolint:gosec // inotify descriptors are int32 in events
-	w.wds[int32(wd)] = &watch{dir: dir, logs: []*Log{l}}
+	w.wds[int32(wd)] = &watch{dir: dir, logs: []*Log{l}, mask: watchMask}
+	return nil
+}
+
+// setPolling records whether l, watching dir, reads its log by polling, and
+// gives the directory's watch the mask its logs need: IN_MODIFY only while
+// one of them waits for writes. Taking IN_MODIFY back is done before the
+// caller reads once more, so no write goes unnoticed.
+func (w *Watcher) setPolling(dir string, l *Log, polling bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	wt := w.wds[w.dirs[dir]]
+	if wt == nil {
+		return nil
+	}
+	if polling {
+		if wt.polling == nil {
+			wt.polling = map[*Log]bool{}
+		}
+		wt.polling[l] = true
+	} else {
+		delete(wt.polling, l)
+	}
+	return w.setMask(wt)
+}
+
+// setMask changes wt's mask to what its logs need (w.mu held).
+func (w *Watcher) setMask(wt *watch) error {
+	mask := uint32(watchMask)
+	if len(wt.polling) == len(wt.logs) {
+		mask = pollingMask
+	}
+	if mask == wt.mask {
+		return nil
+	}
+	sc, err := w.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var addErr error
+	// On a watched directory, inotify_add_watch replaces the mask and
+	// returns the same descriptor.
+	if err := sc.Control(func(fd uintptr) { _, addErr = unix.InotifyAddWatch(int(fd), wt.dir, mask) }); err != nil {
+		return err
+	}
+	if addErr != nil {
+		return fmt.Errorf("inotify watch %s: %w", wt.dir, addErr)
+	}
+	wt.mask = mask
 	return nil
 }
 
@@ -94,7 +153,9 @@ func (w *Watcher) remove(dir string, l *Log) {
 			break
 		}
 	}
+	delete(wt.polling, l)
 	if len(wt.logs) > 0 {
+		_ = w.setMask(wt) // a log waiting for writes may remain: best effort, it also polls its state
 		return
 	}
 	delete(w.dirs, dir)
