@@ -155,7 +155,7 @@ func (w *Watcher) remove(dir string, l *Log) {
 	}
 	delete(wt.polling, l)
 	if len(wt.logs) > 0 {
-		_ = w.setMask(wt) // a log waiting for writes may remain: best effort, it also polls its state
+		_ = w.setMask(wt) // every log left may poll: IN_MODIFY goes (a failure only leaves events)
 		return
 	}
 	delete(w.dirs, dir)
