@@ -173,24 +173,42 @@ func newTransport(hc hostConfig) *http.Transport {
 // Ping checks the daemon answers, and negotiates the API version with the
 // answer while it is not negotiated yet.
 func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.ping(ctx)
+	return err
+}
+
+// ping is Ping, returning the API version in use after it.
+func (c *Client) ping(ctx context.Context) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/_ping", nil)
 	if err != nil {
-		return fmt.Errorf("docker ping: %w", err)
+		return "", fmt.Errorf("docker ping: %w", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("docker ping: %w", err)
+		return "", fmt.Errorf("docker ping: %w", err)
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp); err != nil {
-		return fmt.Errorf("docker ping: %w", err)
+		return "", fmt.Errorf("docker ping: %w", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.version == "" {
 		c.version = negotiate(resp.Header.Get("Api-Version"))
 	}
-	return nil
+	return c.version, nil
+}
+
+// apiVersion is the API version in use, negotiated first when no ping has
+// answered yet.
+func (c *Client) apiVersion(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	v := c.version
+	c.mu.Unlock()
+	if v != "" {
+		return v, nil
+	}
+	return c.ping(ctx)
 }
 
 // negotiate is the version both sides speak: the daemon's, at most ours.
@@ -222,16 +240,9 @@ func splitVersion(v string) (int, int) {
 // get sends GET /v<version><path>?query, negotiating the version first when
 // no ping has answered yet. A status outside 2xx is an *APIError.
 func (c *Client) get(ctx context.Context, path string, query url.Values) (*http.Response, error) {
-	c.mu.Lock()
-	v := c.version
-	c.mu.Unlock()
-	if v == "" {
-		if err := c.Ping(ctx); err != nil {
-			return nil, err
-		}
-		c.mu.Lock()
-		v = c.version
-		c.mu.Unlock()
+	v, err := c.apiVersion(ctx)
+	if err != nil {
+		return nil, err
 	}
 	u := c.base + "/v" + v + path
 	if len(query) > 0 {

@@ -31,11 +31,7 @@ func TestReadsARealContainersLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = img.Remove(context.Background(), cli) }()
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newTestWatcher(t)
 	sfx := loggen.RandomSuffix()
 	const n = 3000
 	id, err := img.Create(ctx, cli, loggen.Spec{

@@ -49,6 +49,17 @@ func newDaemonLog(t *testing.T, maxSize int64, maxFile int, compress bool) *daem
 	return d
 }
 
+// newTestWatcher is a watcher closed at the end of the test.
+func newTestWatcher(t *testing.T) *Watcher {
+	t.Helper()
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
 func (d *daemonLog) path() string { return LogPath(d.dir, d.id) }
 
 func (d *daemonLog) open() {

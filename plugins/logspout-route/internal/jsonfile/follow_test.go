@@ -35,11 +35,7 @@ func follow(t *testing.T, l *Log, want int) []string {
 func TestFollowsWritesAndRotationsWithoutLoss(t *testing.T) {
 	for _, compress := range []bool{false, true} {
 		t.Run(fmt.Sprint("compress=", compress), func(t *testing.T) {
-			w, err := NewWatcher()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w := newTestWatcher(t)
 			d := newDaemonLog(t, 4000, 3, compress)
 			l, err := Open(d.dir, d.id, Options{Keep: 3, Watcher: w})
 			if err != nil {
@@ -78,11 +74,7 @@ func TestFollowsWritesAndRotationsWithoutLoss(t *testing.T) {
 }
 
 func TestLaggingReaderCountsTheFilesItLetGo(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newTestWatcher(t)
 	d := newDaemonLog(t, 1000, 3, true)
 	l, err := Open(d.dir, d.id, Options{Keep: 3, Watcher: w})
 	if err != nil {
@@ -129,11 +121,7 @@ func TestLaggingReaderCountsTheFilesItLetGo(t *testing.T) {
 }
 
 func TestNoticesTheContainerStopping(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newTestWatcher(t)
 	d := newDaemonLog(t, 0, 1, false)
 	d.setRunning(true)
 	l, err := Open(d.dir, d.id, Options{Watcher: w})

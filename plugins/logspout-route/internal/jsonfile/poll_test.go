@@ -1,40 +1,60 @@
 package jsonfile
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
 
-// maskOf is the mask of the watch on dir (0 when none).
-func maskOf(w *Watcher, dir string) uint32 {
+// watchOf returns the mask of the watch on dir and how many of its logs
+// poll (0, 0 when there is no watch).
+func watchOf(w *Watcher, dir string) (uint32, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if wt := w.wds[w.dirs[dir]]; wt != nil {
-		return wt.mask
+		return wt.mask, len(wt.polling)
 	}
-	return 0
+	return 0, 0
 }
 
-// waitMask waits up to 2 s for the watch on dir to have mask.
-func waitMask(t *testing.T, w *Watcher, dir string, mask uint32, why string) {
+// waitWatch waits up to 2 s until ok holds for the watch on dir.
+func waitWatch(t *testing.T, w *Watcher, dir, why string, ok func(mask uint32, polling int) bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
-	for maskOf(w, dir) != mask {
+	for {
+		mask, polling := watchOf(w, dir)
+		if ok(mask, polling) {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: watch mask %#x, want %#x", why, maskOf(w, dir), mask)
+			t.Fatalf("%s: watch mask %#x, %d logs polling", why, mask, polling)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-// readInto reads f's entries into a channel until f ends; at the end of
-// the test it stops the reader (done), waits for it, and closes f.
-func readInto(t *testing.T, f *Follower, done chan struct{}) <-chan string {
-	out := make(chan string, 10000)
+// waitMask waits up to 2 s for the watch on dir to have mask.
+func waitMask(t *testing.T, w *Watcher, dir string, mask uint32, why string) {
+	t.Helper()
+	waitWatch(t, w, dir, why, func(m uint32, _ int) bool { return m == mask })
+}
+
+// followRunning opens a follower of a running container's log on w and
+// reads it in the background: its entries come on lines. At the end of
+// the test the reader is stopped and the follower closed.
+func followRunning(t *testing.T, w *Watcher) (d *daemonLog, src *Source, lines <-chan string) {
+	t.Helper()
+	d = newDaemonLog(t, 0, 1, false)
+	d.setRunning(true)
+	src = &Source{Dir: d.dir, Watcher: w}
+	done := make(chan struct{})
+	f, err := src.Open(done, d.id, Pos{}, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 100000)
 	ended := make(chan struct{})
 	t.Cleanup(func() {
 		close(done)
@@ -46,13 +66,28 @@ func readInto(t *testing.T, f *Follower, done chan struct{}) <-chan string {
 		defer close(out)
 		for {
 			_, _, data, err := f.Next()
-			if errors.Is(err, io.EOF) || errors.Is(err, ErrDone) || err != nil {
+			if err != nil {
 				return
 			}
 			out <- string(data)
 		}
 	}()
-	return out
+	return d, src, out
+}
+
+// expectLines reads n entries "line 0".."line n-1" from lines, in order.
+func expectLines(t *testing.T, lines <-chan string, n int) {
+	t.Helper()
+	for i := range n {
+		select {
+		case got := <-lines:
+			if want := fmt.Sprintf("line %d\n", i); got != want {
+				t.Fatalf("entry %d: %q, want %q", i, got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d lines arrived", i, n)
+		}
+	}
 }
 
 // TestBusyLogIsPolledWithoutWriteEvents: a follower reading a burst polls,
@@ -61,20 +96,8 @@ func readInto(t *testing.T, f *Follower, done chan struct{}) <-chan string {
 // again and a single later line still wakes the follower. No line is lost
 // across either switch.
 func TestBusyLogIsPolledWithoutWriteEvents(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	d := newDaemonLog(t, 0, 1, false)
-	d.setRunning(true)
-	src := &Source{Dir: d.dir, Watcher: w}
-	done := make(chan struct{})
-	f, err := src.Open(done, d.id, Pos{}, 0, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := readInto(t, f, done)
+	w := newTestWatcher(t)
+	d, _, lines := followRunning(t, w)
 	dir := filepath.Join(d.dir, d.id)
 	waitMask(t, w, dir, watchMask, "before any write")
 	n := 0
@@ -92,61 +115,48 @@ func TestBusyLogIsPolledWithoutWriteEvents(t *testing.T) {
 	}
 	waitMask(t, w, dir, watchMask, "quiet again")
 	time.Sleep(20 * time.Millisecond)
-	burst(1)
-	for i := range n {
-		select {
-		case got := <-lines:
-			if want := fmt.Sprintf("line %d\n", i); got != want {
-				t.Fatalf("entry %d: %q, want %q", i, got, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%d of %d lines arrived (the last one written after the log went quiet)", i, n)
-		}
-	}
+	burst(1) // woken by its write event, or lost
+	expectLines(t, lines, n)
 }
 
 // TestWatchKeepsWritesWhileAnotherReaderWaits: two readers of one
 // container share the directory's watch; while one polls, the other waits
-// for wake-ups, so the watch keeps IN_MODIFY.
+// for wake-ups, so the watch keeps IN_MODIFY until the waiting one goes.
 func TestWatchKeepsWritesWhileAnotherReaderWaits(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	d := newDaemonLog(t, 0, 1, false)
-	d.setRunning(true)
-	src := &Source{Dir: d.dir, Watcher: w}
-	done := make(chan struct{})
-	busy, err := src.Open(done, d.id, Pos{}, 0, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := readInto(t, busy, done)
+	w := newTestWatcher(t)
+	d, src, lines := followRunning(t, w)
+	dir := filepath.Join(d.dir, d.id)
 	waiting, err := src.Open(make(chan struct{}), d.id, Pos{}, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 500 {
-		d.write("stdout", fmt.Sprintf("line %d\n", i))
-	}
-	for range 500 {
-		select {
-		case <-lines:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the busy reader stalled")
+	// The writer keeps the first reader busy (polling) throughout.
+	stop, wrote := make(chan struct{}), make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				wrote <- n
+				return
+			default:
+			}
+			for range 100 {
+				d.write("stdout", fmt.Sprintf("line %d\n", n))
+				n++
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
+	}()
+	stopWriter := sync.OnceValue(func() int { close(stop); return <-wrote })
+	defer stopWriter()
+	waitWatch(t, w, dir, "the busy reader polls", func(_ uint32, polling int) bool { return polling == 1 })
+	if mask, _ := watchOf(w, dir); mask != watchMask {
+		t.Errorf("watch mask %#x while a reader waits for writes, want %#x", mask, watchMask)
 	}
-	dir := filepath.Join(d.dir, d.id)
-	if m := maskOf(w, dir); m != watchMask {
-		t.Errorf("watch mask %#x while a reader waits for writes, want %#x", m, watchMask)
-	}
-	// The waiting reader goes: the busy one's polling may drop writes now.
 	if err := waiting.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 200 {
-		d.write("stdout", fmt.Sprintf("more %d\n", i))
-	}
 	waitMask(t, w, dir, pollingMask, "the only reader left polls")
+	expectLines(t, lines, stopWriter())
 }

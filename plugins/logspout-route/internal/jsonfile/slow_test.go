@@ -13,11 +13,7 @@ import (
 func TestSlowFollowerReadsOrCountsEveryLine(t *testing.T) {
 	for _, compress := range []bool{false, true} {
 		t.Run(fmt.Sprint("compress=", compress), func(t *testing.T) {
-			w, err := NewWatcher()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
+			w := newTestWatcher(t)
 			d := newDaemonLog(t, 4000, 3, compress)
 			d.setRunning(true)
 			src := &Source{Dir: d.dir, Watcher: w}

@@ -26,11 +26,7 @@ func drain(t *testing.T, f *Follower) []string {
 }
 
 func TestFollowerEndsWhenTheContainerStopsAndResumesExactly(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newTestWatcher(t)
 	d := newDaemonLog(t, 1500, 3, false) // ~20 lines a file: line 30's file is renamed, not deleted
 	d.setRunning(true)
 	var lost []string
@@ -106,11 +102,7 @@ func TestFollowerFallsBackToTheTimeWhenTheFileIsGone(t *testing.T) {
 }
 
 func TestFollowerStopsWhenDoneCloses(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newTestWatcher(t)
 	d := newDaemonLog(t, 0, 1, false)
 	d.setRunning(true)
 	done := make(chan struct{})
@@ -135,11 +127,7 @@ func TestFollowerStopsWhenDoneCloses(t *testing.T) {
 // A lagging route's reader starts where the main reader is, in a file the
 // daemon deleted meanwhile: it gets the main reader's copy, exactly.
 func TestSecondReaderSharesTheFilesTheFirstHolds(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newTestWatcher(t)
 	d := newDaemonLog(t, 1000, 2, false)
 	d.setRunning(true)
 	src := &Source{Dir: d.dir, Watcher: w}
@@ -254,11 +242,7 @@ func TestFirstReadReportsFilesRotatedAwayBeforeTheOpen(t *testing.T) {
 // them (issue 16: rotated away counted 491574 of 500000 while 57487
 // arrived). What it let go before it was turned off is counted then.
 func TestCountLostOffCountsWhatWasLetGoAndNothingAfter(t *testing.T) {
-	w, err := NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := newTestWatcher(t)
 	d := newDaemonLog(t, 1000, 3, false) // ~12 lines a file
 	d.setRunning(true)
 	var reports []int64
